@@ -1,0 +1,36 @@
+//! Claims: the canonical model, readers, validation and source adapters.
+
+pub mod rif;
+pub mod schema;
+pub mod shapes;
+pub mod sink;
+pub mod source;
+pub mod validate;
+
+pub use schema::{ColumnType, Table};
+pub use sink::{Cell, FileFormat, TableSink};
+pub use source::{scan_table, table_files};
+pub use validate::{validate, Layout, TableReport, ValidationReport};
+
+use crate::error::Result;
+use std::path::Path;
+
+/// Converts a RIF extract into a canonical one in `out_dir` (accepted rows only; rejected rows
+/// go to `reject_file`). Returns the same report `validate --layout rif` prints.
+pub fn import_rif(
+    claims_dir: &Path,
+    out_dir: &Path,
+    format: FileFormat,
+    reject_file: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Result<ValidationReport> {
+    let mut rejects = validate::RejectWriter::create(reject_file)?;
+    let tables = rif::ingest_rif(claims_dir, &mut rejects, Some((out_dir, format)), progress)?;
+    rejects.finish()?;
+    Ok(ValidationReport {
+        claims_dir: claims_dir.to_path_buf(),
+        layout: "rif".into(),
+        tables,
+        reject_file: reject_file.to_path_buf(),
+    })
+}

@@ -1,0 +1,424 @@
+//! Source adapter for the CMS research-identifiable-file (RIF) layout: pipe-delimited files with
+//! a header row, as in CMS's synthetic RIF test data (`tests/data/rif-synthea/`).
+//!
+//! Files are recognised by name in the extract folder (any depth): `beneficiary*` (the Master
+//! Beneficiary Summary File, one row per beneficiary-year), `carrier*`, `outpatient*`,
+//! `inpatient*`, with extension `.csv`, `.txt` or `.dat`. Each is mapped to the canonical model:
+//! * beneficiary-years become one beneficiary row (years merged; a death date in any year kept)
+//!   and twelve enrollment months each;
+//! * carrier and outpatient rows map one to one;
+//! * inpatient revenue-center rows collapse to one stay per claim (`CLM_ID`).
+//!
+//! The canonical column's `rif` name in [`super::schema`] drives the plain one-to-one copies, so
+//! the data dictionary and the adapter cannot disagree about where a column comes from.
+
+use super::schema::{Column, ColumnType, Table};
+use super::sink::{date_to_days, days_to_date, FileFormat, TableSink};
+use super::validate::{open_delimited, read_record, RejectWriter, TableIngest, TableReport};
+use crate::error::{AscqrError, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RifKind {
+    Beneficiary,
+    Carrier,
+    Outpatient,
+    Inpatient,
+}
+
+impl RifKind {
+    const ALL: [RifKind; 4] = [RifKind::Beneficiary, RifKind::Carrier, RifKind::Outpatient, RifKind::Inpatient];
+    fn prefix(self) -> &'static str {
+        match self {
+            RifKind::Beneficiary => "beneficiary",
+            RifKind::Carrier => "carrier",
+            RifKind::Outpatient => "outpatient",
+            RifKind::Inpatient => "inpatient",
+        }
+    }
+}
+
+fn rif_files(dir: &Path, kind: RifKind) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, kind: RifKind, out: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| AscqrError::io(dir, e))? {
+            let path = entry.map_err(|e| AscqrError::io(dir, e))?.path();
+            if path.is_dir() {
+                walk(&path, kind, out)?;
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
+            let ext_ok = [".csv", ".txt", ".dat"].iter().any(|e| name.ends_with(e));
+            if ext_ok && name.starts_with(kind.prefix()) {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    if !dir.is_dir() {
+        return Err(AscqrError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "claims folder not found")));
+    }
+    let mut out = Vec::new();
+    walk(dir, kind, &mut out)?;
+    out.sort();
+    if out.is_empty() {
+        return Err(AscqrError::MissingSourceFile {
+            dir: dir.to_path_buf(),
+            what: format!("RIF {}", kind.prefix()),
+            pattern: format!("{}*.csv|txt|dat", kind.prefix()),
+        });
+    }
+    Ok(out)
+}
+
+/// Parses a RIF date: `30-May-2015`, `30MAY2015`, `20150530` or `2015-05-30`.
+pub fn parse_rif_date(v: &str) -> Option<i32> {
+    const FORMATS: [&str; 4] = ["%d-%b-%Y", "%d%b%Y", "%Y%m%d", "%Y-%m-%d"];
+    FORMATS
+        .iter()
+        .find_map(|f| chrono::NaiveDate::parse_from_str(v, f).ok())
+        .map(date_to_days)
+}
+
+/// A header lookup for one RIF file.
+struct RifHeader {
+    path: PathBuf,
+    names: Vec<String>,
+}
+
+impl RifHeader {
+    fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|h| h == name)
+    }
+    fn require(&self, name: &str, table: Table) -> Result<usize> {
+        self.index(name).ok_or_else(|| AscqrError::MissingColumn {
+            file: self.path.clone(),
+            table: format!("RIF {}", table.name()),
+            column: name.to_string(),
+        })
+    }
+}
+
+/// How one canonical column is filled from a RIF row.
+enum Source {
+    /// Copy (dates reformatted) from this RIF column.
+    Copy(usize),
+    /// Left empty: the RIF file has no such column and the canonical one is optional.
+    Absent,
+    /// Filled by the table's own rule.
+    Derived,
+}
+
+fn is_plain_rif_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The plan that maps a RIF file's columns onto a canonical table.
+fn plan(header: &RifHeader, table: Table, columns: &[Column]) -> Result<Vec<Source>> {
+    columns
+        .iter()
+        .map(|c| {
+            if !is_plain_rif_name(&c.rif) {
+                return Ok(Source::Derived);
+            }
+            match header.index(&c.rif) {
+                Some(i) => Ok(Source::Copy(i)),
+                None if c.required => header.require(&c.rif, table).map(Source::Copy),
+                None => Ok(Source::Absent),
+            }
+        })
+        .collect()
+}
+
+fn field<'r>(record: &'r csv::StringRecord, i: usize) -> Option<&'r str> {
+    let v = record.get(i)?.trim();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Fills `out` with the canonical text of the planned copies; derived columns are left `None`.
+fn copy_planned(
+    record: &csv::StringRecord,
+    plan: &[Source],
+    columns: &[Column],
+    header: &RifHeader,
+    row: u64,
+    out: &mut [Option<String>],
+) -> Result<()> {
+    for (k, (src, c)) in plan.iter().zip(columns).enumerate() {
+        out[k] = match src {
+            Source::Copy(i) => match field(record, *i) {
+                None => None,
+                Some(v) if c.dtype == ColumnType::Date => Some(rif_date_text(v, header, &header.names[*i], row)?),
+                Some(v) => Some(v.to_string()),
+            },
+            Source::Absent | Source::Derived => None,
+        };
+    }
+    Ok(())
+}
+
+fn rif_date_text(v: &str, header: &RifHeader, column: &str, row: u64) -> Result<String> {
+    let days = parse_rif_date(v).ok_or_else(|| AscqrError::BadValue {
+        file: header.path.clone(),
+        row,
+        column: column.to_string(),
+        value: v.to_string(),
+        expected: "a date (e.g. 30-May-2015, 30MAY2015 or 20150530)".to_string(),
+    })?;
+    Ok(days_to_date(days).format("%Y-%m-%d").to_string())
+}
+
+fn as_refs(cells: &[Option<String>]) -> Vec<Option<&str>> {
+    cells.iter().map(|c| c.as_deref()).collect()
+}
+
+struct Ingests {
+    by_table: BTreeMap<Table, TableIngest>,
+}
+
+impl Ingests {
+    fn get(&mut self, t: Table) -> &mut TableIngest {
+        self.by_table.get_mut(&t).expect("every table has an ingest")
+    }
+}
+
+/// Reads every RIF file in `dir`, checks the canonical rows it yields, writes rejects, and when
+/// `out` is given writes the accepted rows as a canonical extract there.
+pub fn ingest_rif(
+    dir: &Path,
+    rejects: &mut RejectWriter,
+    out: Option<(&Path, FileFormat)>,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<TableReport>> {
+    let mut files = BTreeMap::new();
+    for kind in RifKind::ALL {
+        files.insert(kind.prefix(), rif_files(dir, kind)?);
+    }
+    let mut by_table = BTreeMap::new();
+    for t in Table::ALL {
+        let sink = match out {
+            Some((out_dir, format)) => Some(TableSink::create(
+                t,
+                &out_dir.join(format!("{}.{}", t.name(), format.extension())),
+                format,
+                100_000,
+            )?),
+            None => None,
+        };
+        by_table.insert(t, TableIngest::new(t, sink));
+    }
+    let mut ing = Ingests { by_table };
+
+    beneficiaries(&files["beneficiary"], &mut ing, rejects, progress)?;
+    one_to_one(&files["carrier"], Table::Carrier, &mut ing, rejects, progress)?;
+    one_to_one(&files["outpatient"], Table::Outpatient, &mut ing, rejects, progress)?;
+    inpatient(&files["inpatient"], &mut ing, rejects, progress)?;
+
+    let mut reports = Vec::new();
+    for t in Table::ALL {
+        let ingest = ing.by_table.remove(&t).expect("every table has an ingest");
+        reports.push(ingest.finish()?);
+    }
+    Ok(reports)
+}
+
+fn open_rif(path: &Path) -> Result<(csv::Reader<std::fs::File>, RifHeader)> {
+    let (reader, names) = open_delimited(path, b'|')?;
+    Ok((reader, RifHeader { path: path.to_path_buf(), names }))
+}
+
+fn one_to_one(
+    files: &[PathBuf],
+    table: Table,
+    ing: &mut Ingests,
+    rejects: &mut RejectWriter,
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
+    let columns = table.spec().columns();
+    for path in files {
+        progress.set_message(format!("reading {}", path.display()));
+        let (mut reader, header) = open_rif(path)?;
+        let plan = plan(&header, table, &columns)?;
+        let bill_type = if table == Table::Outpatient {
+            Some((
+                header.index("CLM_FAC_TYPE_CD"),
+                header.index("CLM_SRVC_CLSFCTN_TYPE_CD"),
+                header.index("CLM_FREQ_CD"),
+            ))
+        } else {
+            None
+        };
+        let bill_type_col = columns.iter().position(|c| c.name == "bill_type");
+        let ingest = ing.get(table);
+        ingest.report.files += 1;
+        let mut record = csv::StringRecord::new();
+        let mut cells = vec![None; columns.len()];
+        let mut row = 0;
+        while read_record(&mut reader, &mut record, path, row + 1)? {
+            row += 1;
+            ingest.report.rows_read += 1;
+            copy_planned(&record, &plan, &columns, &header, row, &mut cells)?;
+            if let (Some((Some(a), Some(b), Some(c))), Some(k)) = (bill_type, bill_type_col) {
+                if let (Some(a), Some(b), Some(c)) = (field(&record, a), field(&record, b), field(&record, c)) {
+                    cells[k] = Some(format!("{a}{b}{c}"));
+                }
+            }
+            ingest.row(&as_refs(&cells), path, row, rejects)?;
+        }
+        progress.inc(1);
+    }
+    Ok(())
+}
+
+fn inpatient(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWriter, progress: &indicatif::ProgressBar) -> Result<()> {
+    let table = Table::Inpatient;
+    let columns = table.spec().columns();
+    let mut seen: HashSet<String> = HashSet::new();
+    for path in files {
+        progress.set_message(format!("reading {}", path.display()));
+        let (mut reader, header) = open_rif(path)?;
+        let plan = plan(&header, table, &columns)?;
+        let claim_idx = header.require("CLM_ID", table)?;
+        let ingest = ing.get(table);
+        ingest.report.files += 1;
+        let mut record = csv::StringRecord::new();
+        let mut cells = vec![None; columns.len()];
+        let mut row = 0;
+        while read_record(&mut reader, &mut record, path, row + 1)? {
+            row += 1;
+            ingest.report.rows_read += 1;
+            // Claim-level fields repeat on every revenue line: the first line stands for the stay.
+            if let Some(id) = field(&record, claim_idx) {
+                if !seen.insert(id.to_string()) {
+                    ingest.report.rows_merged += 1;
+                    continue;
+                }
+            }
+            copy_planned(&record, &plan, &columns, &header, row, &mut cells)?;
+            ingest.row(&as_refs(&cells), path, row, rejects)?;
+        }
+        progress.inc(1);
+    }
+    Ok(())
+}
+
+/// Column name alternatives across MBSF vintages: `MDCR_ENTLMT_BUYIN_1_IND` (as in CMS's
+/// synthetic RIF) or `BENE_MDCR_ENTLMT_BUYIN_IND_01` (CCW MBSF A/B/C/D).
+fn monthly_column(header: &RifHeader, short: &str, ccw: &str, month: u32) -> Option<usize> {
+    header
+        .index(&format!("{short}_{month}_IND"))
+        .or_else(|| header.index(&format!("{ccw}_{month:02}")))
+}
+
+struct BeneSeen {
+    file: PathBuf,
+    row: u64,
+    cells: Vec<Option<String>>,
+}
+
+fn beneficiaries(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWriter, progress: &indicatif::ProgressBar) -> Result<()> {
+    let bene_cols = Table::Beneficiaries.spec().columns();
+    let enrol_cols = Table::Enrollment.spec().columns();
+    let death_k = bene_cols.iter().position(|c| c.name == "death_date").expect("schema has death_date");
+    let mut benes: BTreeMap<String, BeneSeen> = BTreeMap::new();
+    let mut source_rows = 0u64;
+    for path in files {
+        progress.set_message(format!("reading {}", path.display()));
+        let (mut reader, header) = open_rif(path)?;
+        let plan = plan(&header, Table::Beneficiaries, &bene_cols)?;
+        let death_alt = header.index("BENE_DEATH_DT");
+        let bene_idx = header.require("BENE_ID", Table::Beneficiaries)?;
+        let year_idx = header
+            .index("RFRNC_YR")
+            .or_else(|| header.index("BENE_ENROLLMT_REF_YR"))
+            .map_or_else(|| header.require("RFRNC_YR", Table::Enrollment), Ok)?;
+        let mut months = Vec::with_capacity(12);
+        for m in 1..=12 {
+            months.push((
+                monthly_column(&header, "MDCR_ENTLMT_BUYIN", "BENE_MDCR_ENTLMT_BUYIN_IND", m),
+                monthly_column(&header, "HMO", "BENE_HMO_IND", m),
+            ));
+        }
+        if months.iter().all(|(b, _)| b.is_none()) {
+            header.require("MDCR_ENTLMT_BUYIN_1_IND", Table::Enrollment)?;
+        }
+        ing.get(Table::Beneficiaries).report.files += 1;
+        ing.get(Table::Enrollment).report.files += 1;
+        let mut record = csv::StringRecord::new();
+        let mut cells = vec![None; bene_cols.len()];
+        let mut row = 0;
+        while read_record(&mut reader, &mut record, path, row + 1)? {
+            row += 1;
+            source_rows += 1;
+            copy_planned(&record, &plan, &bene_cols, &header, row, &mut cells)?;
+            if cells[death_k].is_none() {
+                if let Some(v) = death_alt.and_then(|i| field(&record, i)) {
+                    cells[death_k] = Some(rif_date_text(v, &header, "BENE_DEATH_DT", row)?);
+                }
+            }
+            let bene_id = field(&record, bene_idx).map(str::to_string);
+            let year = field(&record, year_idx).map(str::to_string);
+            let year_ok = year.as_deref().map(|y| y.parse::<i32>().is_ok()).unwrap_or(true);
+            if !year_ok {
+                return Err(AscqrError::BadValue {
+                    file: path.clone(),
+                    row,
+                    column: header.names[year_idx].clone(),
+                    value: year.unwrap_or_default(),
+                    expected: "a year".into(),
+                });
+            }
+            // Twelve enrollment months per beneficiary-year. Buy-in codes: 1 = A only, 2 = B only,
+            // 3 = A and B, A/B/C = the same under a state buy-in; 0 or blank = not entitled.
+            // HMO indicator 0, 4 or blank = fee-for-service; anything else = Medicare Advantage.
+            let enrol = ing.get(Table::Enrollment);
+            enrol.report.rows_read += 1;
+            for (m, (buyin, hmo)) in months.iter().enumerate() {
+                let b = buyin.and_then(|i| field(&record, i)).unwrap_or("0");
+                let h = hmo.and_then(|i| field(&record, i)).unwrap_or("0");
+                let part_a = matches!(b, "1" | "3" | "A" | "C");
+                let part_b = matches!(b, "2" | "3" | "B" | "C");
+                let ma = !matches!(h, "0" | "4");
+                let month = (m + 1).to_string();
+                let tf = |x: bool| if x { "true" } else { "false" };
+                let e: [Option<&str>; 6] = [
+                    bene_id.as_deref(),
+                    year.as_deref(),
+                    Some(month.as_str()),
+                    Some(tf(part_a)),
+                    Some(tf(part_b)),
+                    Some(tf(ma)),
+                ];
+                debug_assert_eq!(e.len(), enrol_cols.len());
+                enrol.row(&e, path, row, rejects)?;
+            }
+            let bene = ing.get(Table::Beneficiaries);
+            bene.report.rows_read += 1;
+            match bene_id {
+                // A row without an id cannot be merged; it goes through on its own (and is
+                // quarantined for the missing required value).
+                None => {
+                    bene.row(&as_refs(&cells), path, row, rejects)?;
+                }
+                Some(id) => match benes.get_mut(&id) {
+                    Some(seen) => {
+                        bene.report.rows_merged += 1;
+                        if seen.cells[death_k].is_none() {
+                            seen.cells[death_k] = cells[death_k].clone();
+                        }
+                    }
+                    None => {
+                        benes.insert(id, BeneSeen { file: path.clone(), row, cells: cells.clone() });
+                    }
+                },
+            }
+        }
+        progress.inc(1);
+    }
+    let bene = ing.get(Table::Beneficiaries);
+    for seen in benes.values() {
+        bene.row(&as_refs(&seen.cells), &seen.file, seen.row, rejects)?;
+    }
+    debug_assert_eq!(bene.report.rows_read, source_rows);
+    Ok(())
+}

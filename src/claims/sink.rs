@@ -1,0 +1,280 @@
+//! Streaming writer for canonical tables: rows are appended as typed cells, buffered in column
+//! builders and flushed as Parquet row groups (or CSV chunks) every `batch_rows`, so a national
+//! extract is written in bounded memory. The file appears under its final name only when complete.
+
+use super::schema::{Column as ColumnSpec, ColumnType, Table};
+use crate::error::{AscqrError, PolarsContext, Result};
+use crate::output::TempPath;
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// One typed value of a canonical row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Str(&'a str),
+    /// Days since 1970-01-01.
+    Date(i32),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+}
+
+impl FileFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Parquet => "parquet",
+            FileFormat::Csv => "csv",
+        }
+    }
+}
+
+enum Builder {
+    Str(StringChunkedBuilder),
+    Date(PrimitiveChunkedBuilder<Int32Type>),
+    Int(PrimitiveChunkedBuilder<Int64Type>),
+    Float(PrimitiveChunkedBuilder<Float64Type>),
+    Bool(BooleanChunkedBuilder),
+}
+
+impl Builder {
+    fn new(col: &ColumnSpec, capacity: usize) -> Self {
+        let name = PlSmallStr::from(col.name.as_str());
+        match col.dtype {
+            ColumnType::Str => Builder::Str(StringChunkedBuilder::new(name, capacity)),
+            ColumnType::Date => Builder::Date(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnType::Int => Builder::Int(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnType::Float => Builder::Float(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnType::Bool => Builder::Bool(BooleanChunkedBuilder::new(name, capacity)),
+        }
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            Builder::Str(b) => b.finish().into_column(),
+            Builder::Date(b) => b.finish().into_date().into_column(),
+            Builder::Int(b) => b.finish().into_column(),
+            Builder::Float(b) => b.finish().into_column(),
+            Builder::Bool(b) => b.finish().into_column(),
+        }
+    }
+}
+
+/// The polars schema of a canonical table.
+pub fn polars_schema(table: Table) -> Schema {
+    table
+        .spec()
+        .columns()
+        .iter()
+        .map(|c| Field::new(c.name.as_str().into(), polars_dtype(c.dtype)))
+        .collect()
+}
+
+pub fn polars_dtype(t: ColumnType) -> DataType {
+    match t {
+        ColumnType::Str => DataType::String,
+        ColumnType::Date => DataType::Date,
+        ColumnType::Int => DataType::Int64,
+        ColumnType::Float => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+    }
+}
+
+enum Writer {
+    Parquet(polars::io::parquet::write::BatchedWriter<std::fs::File>),
+    /// CSV is written with the csv crate, so the text form of each type is ours to pin down:
+    /// ISO dates, `true`/`false`, empty for missing.
+    Csv(csv::Writer<std::io::BufWriter<std::fs::File>>),
+}
+
+/// Streams rows of one canonical table to one file.
+pub struct TableSink {
+    table: Table,
+    columns: Vec<ColumnSpec>,
+    builders: Vec<Builder>,
+    pending: usize,
+    batch_rows: usize,
+    rows_written: u64,
+    writer: Option<Writer>,
+    target: TempPath,
+    path: PathBuf,
+    text_row: Vec<String>,
+}
+
+impl TableSink {
+    /// Creates `path` (written under a temporary name until [`TableSink::finish`]).
+    pub fn create(table: Table, path: &Path, format: FileFormat, batch_rows: usize) -> Result<Self> {
+        let columns = table.spec().columns();
+        let schema = polars_schema(table);
+        let target = TempPath::new(path)?;
+        let file = target.create_file()?;
+        let ctx = || format!("opening {} for writing", path.display());
+        let writer = match format {
+            FileFormat::Parquet => Writer::Parquet(
+                ParquetWriter::new(file)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .batched(&schema)
+                    .ctx(ctx)?,
+            ),
+            FileFormat::Csv => {
+                let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+                w.write_record(columns.iter().map(|c| c.name.as_str()))
+                    .map_err(|e| AscqrError::Csv { file: path.to_path_buf(), source: e })?;
+                Writer::Csv(w)
+            }
+        };
+        let n_columns = columns.len();
+        let builders = columns.iter().map(|c| Builder::new(c, batch_rows.min(4096))).collect();
+        Ok(TableSink {
+            table,
+            columns,
+            builders,
+            pending: 0,
+            batch_rows: batch_rows.max(1),
+            rows_written: 0,
+            writer: Some(writer),
+            target,
+            path: path.to_path_buf(),
+            text_row: vec![String::new(); n_columns],
+        })
+    }
+
+    pub fn columns(&self) -> &[ColumnSpec] {
+        &self.columns
+    }
+
+    /// Appends one row; `cells` must follow the table's column order. A cell whose type does not
+    /// match its column is a programming error in the caller and is reported, not written.
+    pub fn push(&mut self, cells: &[Cell<'_>]) -> Result<()> {
+        if cells.len() != self.columns.len() {
+            return Err(AscqrError::Other(format!(
+                "internal: {} row has {} cells, table has {} columns",
+                self.table.name(),
+                cells.len(),
+                self.columns.len()
+            )));
+        }
+        if let Some(Writer::Csv(w)) = self.writer.as_mut() {
+            let mut text = std::mem::take(&mut self.text_row);
+            for (i, cell) in cells.iter().enumerate() {
+                text[i].clear();
+                if let Err(cell) = cell_text(self.columns[i].dtype, *cell, &mut text[i]) {
+                    return Err(self.type_mismatch(i, cell));
+                }
+            }
+            w.write_record(&text).map_err(|e| AscqrError::Csv { file: self.path.clone(), source: e })?;
+            self.text_row = text;
+            self.rows_written += 1;
+            return Ok(());
+        }
+        for (i, (b, cell)) in self.builders.iter_mut().zip(cells).enumerate() {
+            match (b, *cell) {
+                (Builder::Str(b), Cell::Str(s)) => b.append_value(s),
+                (Builder::Str(b), Cell::Null) => b.append_null(),
+                (Builder::Date(b), Cell::Date(d)) => b.append_value(d),
+                (Builder::Date(b), Cell::Null) => b.append_null(),
+                (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
+                (Builder::Int(b), Cell::Null) => b.append_null(),
+                (Builder::Float(b), Cell::Float(v)) => b.append_value(v),
+                (Builder::Float(b), Cell::Int(v)) => b.append_value(v as f64),
+                (Builder::Float(b), Cell::Null) => b.append_null(),
+                (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
+                (Builder::Bool(b), Cell::Null) => b.append_null(),
+                (_, other) => {
+                    let msg = format!("internal: {}.{} cannot hold {:?}", self.table.name(), self.columns[i].name, other);
+                    return Err(AscqrError::Other(msg));
+                }
+            }
+        }
+        self.pending += 1;
+        if self.pending >= self.batch_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn type_mismatch(&self, i: usize, cell: String) -> AscqrError {
+        AscqrError::Other(format!("internal: {}.{} cannot hold {}", self.table.name(), self.columns[i].name, cell))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let cap = self.batch_rows.min(4096);
+        let cols: Vec<Column> = self
+            .builders
+            .iter_mut()
+            .zip(&self.columns)
+            .map(|(b, c)| std::mem::replace(b, Builder::new(c, cap)).finish())
+            .collect();
+        let df = DataFrame::new(self.pending, cols).ctx(|| format!("building a batch of {}", self.table.name()))?;
+        let path = &self.path;
+        if let Some(Writer::Parquet(w)) = self.writer.as_mut() {
+            w.write_batch(&df).ctx(|| format!("writing {}", path.display()))?;
+        }
+        self.rows_written += self.pending as u64;
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Flushes the last batch, closes the file and moves it into place. Returns rows written.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        let path = self.path.clone();
+        match self.writer.take().expect("writer present until finish") {
+            Writer::Parquet(mut w) => {
+                let ctx = || format!("finishing {}", path.display());
+                // An empty table still gets a valid file with its schema.
+                if self.rows_written == 0 {
+                    let df = DataFrame::empty_with_schema(&polars_schema(self.table));
+                    w.write_batch(&df).ctx(ctx)?;
+                }
+                w.finish().ctx(ctx)?;
+            }
+            Writer::Csv(w) => {
+                let buf = w.into_inner().map_err(|e| AscqrError::io(&path, e.into_error()))?;
+                buf.into_inner().map_err(|e| AscqrError::io(&path, e.into_error()))?;
+            }
+        }
+        self.target.commit()?;
+        Ok(self.rows_written)
+    }
+}
+
+/// Writes the canonical CSV text of a cell; a cell that does not fit the type comes back as Err.
+fn cell_text(dtype: ColumnType, cell: Cell<'_>, out: &mut String) -> std::result::Result<(), String> {
+    use std::fmt::Write as _;
+    match (dtype, cell) {
+        (_, Cell::Null) => {}
+        (ColumnType::Str, Cell::Str(s)) => out.push_str(s),
+        (ColumnType::Date, Cell::Date(d)) => {
+            let _ = write!(out, "{}", days_to_date(d).format("%Y-%m-%d"));
+        }
+        (ColumnType::Int, Cell::Int(v)) | (ColumnType::Float, Cell::Int(v)) => {
+            let _ = write!(out, "{v}");
+        }
+        (ColumnType::Float, Cell::Float(v)) => {
+            let _ = write!(out, "{v}");
+        }
+        (ColumnType::Bool, Cell::Bool(v)) => out.push_str(if v { "true" } else { "false" }),
+        (_, other) => return Err(format!("{other:?}")),
+    }
+    Ok(())
+}
+
+/// Days since 1970-01-01 of a calendar date.
+pub fn date_to_days(d: chrono::NaiveDate) -> i32 {
+    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch")).num_days() as i32
+}
+
+pub fn days_to_date(days: i32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch") + chrono::Duration::days(days as i64)
+}

@@ -1,0 +1,128 @@
+//! Finding a canonical table's files in an extract folder and reading them lazily.
+//!
+//! A table is `DIR/<table>.parquet`, `DIR/<table>.csv`, or a folder `DIR/<table>/` holding
+//! `.parquet` or `.csv` files at any depth (hive partitions such as `year=2022/` are welcome;
+//! partition keys are not columns of the canonical model and are ignored).
+
+use super::schema::{ColumnType, Table};
+use super::sink::polars_schema;
+use crate::error::{AscqrError, PolarsContext, Result};
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    Parquet,
+    Csv,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub format: SourceFormat,
+}
+
+fn format_of(path: &Path) -> Option<SourceFormat> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "parquet" => Some(SourceFormat::Parquet),
+        "csv" => Some(SourceFormat::Csv),
+        _ => None,
+    }
+}
+
+/// The files of `table` in `dir`, sorted by path. Missing table → [`AscqrError::MissingTable`].
+pub fn table_files(dir: &Path, table: Table) -> Result<Vec<SourceFile>> {
+    if !dir.is_dir() {
+        return Err(AscqrError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "claims folder not found")));
+    }
+    let mut files = Vec::new();
+    for ext in ["parquet", "csv"] {
+        let p = dir.join(format!("{}.{ext}", table.name()));
+        if p.is_file() {
+            files.push(SourceFile { format: format_of(&p).expect("known extension"), path: p });
+        }
+    }
+    let sub = dir.join(table.name());
+    if sub.is_dir() {
+        collect_files(&sub, &mut files)?;
+    }
+    if files.is_empty() {
+        return Err(AscqrError::MissingTable { dir: dir.to_path_buf(), table: table.name().to_string() });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<SourceFile>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| AscqrError::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| AscqrError::io(dir, e))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name.starts_with('_') {
+            continue; // temporary and marker files (`.x.tmp`, `_SUCCESS`)
+        }
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else if let Some(format) = format_of(&path) {
+            out.push(SourceFile { path, format });
+        }
+    }
+    Ok(())
+}
+
+/// Reads a canonical table lazily with its canonical column types, all files concatenated.
+/// Values are not validated here: run [`crate::claims::validate`] first on untrusted extracts.
+pub fn scan_table(dir: &Path, table: Table) -> Result<LazyFrame> {
+    let files = table_files(dir, table)?;
+    let names: Vec<Expr> = table.spec().column_names().iter().map(|n| col(n.as_str())).collect();
+    let mut frames = Vec::with_capacity(files.len());
+    for f in &files {
+        let path_str = f.path.to_string_lossy().to_string();
+        let ctx = || format!("reading {}", f.path.display());
+        let lf = match f.format {
+            SourceFormat::Parquet => {
+                LazyFrame::scan_parquet(PlRefPath::new(path_str.as_str()), ScanArgsParquet::default()).ctx(ctx)?
+            }
+            SourceFormat::Csv => {
+                // Read every column as text (no inference), then cast: the CSV reader's own
+                // date inference is not something to depend on.
+                let lf = LazyCsvReader::new(PlRefPath::new(path_str.as_str()))
+                    .with_has_header(true)
+                    .with_infer_schema_length(Some(0))
+                    .finish()
+                    .ctx(ctx)?;
+                lf.with_columns(text_casts(table))
+            }
+        };
+        frames.push(lf.select(names.clone()));
+    }
+    let lf = if frames.len() == 1 {
+        frames.pop().expect("one frame")
+    } else {
+        concat(frames, UnionArgs::default()).ctx(|| format!("concatenating {} files", table.name()))?
+    };
+    // Parquet integers may be narrower than Int64; pin the canonical types.
+    let schema = polars_schema(table);
+    Ok(lf.with_columns(schema.iter().map(|(n, dt)| col(n.clone()).cast(dt.clone())).collect::<Vec<_>>()))
+}
+
+fn text_casts(table: Table) -> Vec<Expr> {
+    table
+        .spec()
+        .columns()
+        .iter()
+        .filter(|c| c.dtype != ColumnType::Str)
+        .map(|c| {
+            let e = col(c.name.as_str());
+            match c.dtype {
+                ColumnType::Date => e.str().to_date(StrptimeOptions {
+                    format: Some("%Y-%m-%d".into()),
+                    strict: true,
+                    ..Default::default()
+                }),
+                ColumnType::Bool => e.clone().eq(lit("true")).or(e.eq(lit("1"))),
+                other => e.strict_cast(super::sink::polars_dtype(other)),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,577 @@
+//! Validated ingestion: every row of every table is read, checked against the canonical model
+//! and counted as accepted or rejected with a reason.
+//!
+//! Two classes of problem are treated differently, on purpose:
+//! * **fatal** — a missing file or column, a column of the wrong type, a value that cannot be
+//!   parsed as its type (a date that is not a date), a negative count. These mean the extract is
+//!   not what it claims to be; the run stops with an error naming file, row, column and value.
+//! * **quarantined** — a well-typed row whose code has the wrong shape (ICD-10-CM, ICD-10-PCS,
+//!   HCPCS, revenue center, place of service, …) or whose required value is missing. Real extracts
+//!   carry such rows; they are set aside with their reason in the reject file and counted.
+
+use super::schema::{Column, ColumnType, Table};
+use super::shapes::{has_shape, shape_label};
+use super::sink::{Cell, TableSink};
+use crate::error::{AscqrError, PolarsContext, Result};
+use crate::output::AtomicFile;
+use polars::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Why a row was set aside.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    /// A reason without the value, so rejections can be counted by reason.
+    pub reason: String,
+    pub column: String,
+    pub value: String,
+}
+
+/// What happened to the rows of one canonical table.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TableReport {
+    pub table: String,
+    pub files: usize,
+    /// Source rows read (for the RIF layout: RIF rows that feed this table).
+    pub rows_read: u64,
+    /// Canonical rows that passed every check.
+    pub rows_accepted: u64,
+    /// Canonical rows set aside, with their reason in the reject file.
+    pub rows_rejected: u64,
+    /// Source rows folded into another row (RIF inpatient revenue lines into their stay, RIF
+    /// beneficiary-years into one beneficiary); zero for the canonical layout.
+    pub rows_merged: u64,
+    /// Canonical rows derived from the source rows (differs from rows_read only for RIF, where a
+    /// beneficiary-year row yields twelve enrollment months).
+    pub rows_produced: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+impl TableReport {
+    pub fn new(table: Table) -> Self {
+        TableReport { table: table.name().to_string(), ..Default::default() }
+    }
+
+    /// Every canonical row produced is accepted or rejected; every source row is produced or merged.
+    pub fn is_balanced(&self) -> bool {
+        self.rows_produced == self.rows_accepted + self.rows_rejected
+    }
+}
+
+/// The outcome of validating one extract.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ValidationReport {
+    pub claims_dir: PathBuf,
+    pub layout: String,
+    pub tables: Vec<TableReport>,
+    pub reject_file: PathBuf,
+}
+
+impl ValidationReport {
+    pub fn total_rejected(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows_rejected).sum()
+    }
+
+    /// The summary table printed by `ascqr validate`.
+    pub fn summary_table(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{:<14} {:>6} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
+            "table", "files", "rows read", "produced", "accepted", "rejected", "merged"
+        ));
+        for t in &self.tables {
+            out.push_str(&format!(
+                "{:<14} {:>6} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
+                t.table, t.files, t.rows_read, t.rows_produced, t.rows_accepted, t.rows_rejected, t.rows_merged
+            ));
+        }
+        let reasons: Vec<_> = self
+            .tables
+            .iter()
+            .flat_map(|t| t.rejected_by_reason.iter().map(move |(r, n)| (t.table.as_str(), r, n)))
+            .collect();
+        if reasons.is_empty() {
+            out.push_str("\nno rows rejected\n");
+        } else {
+            out.push_str("\nrejected rows by reason:\n");
+            for (table, reason, n) in reasons {
+                out.push_str(&format!("  {table:<14} {n:>10}  {reason}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Checks canonical rows given as text, one table at a time.
+pub struct RowChecker {
+    table: Table,
+    columns: Vec<Column>,
+    /// For each ICD column, the index of the column holding its code-set version.
+    version_of: Vec<Option<usize>>,
+}
+
+fn version_column_name(table: Table, column: &str) -> Option<&'static str> {
+    if column == "line_dx" {
+        Some("line_dx_version")
+    } else if column == "principal_dx" || column.starts_with("dx_") && column != "dx_version" {
+        Some("dx_version")
+    } else if column.starts_with("proc_") && column != "proc_version" && table == Table::Inpatient {
+        Some("proc_version")
+    } else {
+        None
+    }
+}
+
+impl RowChecker {
+    pub fn new(table: Table) -> Self {
+        let columns = table.spec().columns();
+        let version_of = columns
+            .iter()
+            .map(|c| {
+                let v = version_column_name(table, &c.name)?;
+                columns.iter().position(|x| x.name == v)
+            })
+            .collect();
+        RowChecker { table, columns, version_of }
+    }
+
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// Checks one text row (cells in canonical column order, `None` for empty) and parses it into
+    /// typed cells. Unparseable values are fatal errors naming `file`, `row` and the column;
+    /// malformed codes and missing required values come back as a [`Rejection`].
+    pub fn check_text<'a>(
+        &self,
+        cells: &'a [Option<&'a str>],
+        file: &Path,
+        row: u64,
+        typed: &mut Vec<Cell<'a>>,
+    ) -> Result<Option<Rejection>> {
+        typed.clear();
+        let mut rejection = None;
+        for (i, c) in self.columns.iter().enumerate() {
+            let value = cells[i];
+            let bad = |expected: &str| AscqrError::BadValue {
+                file: file.to_path_buf(),
+                row,
+                column: c.name.clone(),
+                value: value.unwrap_or("").to_string(),
+                expected: expected.to_string(),
+            };
+            let cell = match value {
+                None => Cell::Null,
+                Some(v) => match c.dtype {
+                    ColumnType::Str => Cell::Str(v),
+                    ColumnType::Date => Cell::Date(parse_iso_date(v).ok_or_else(|| bad("a date (YYYY-MM-DD)"))?),
+                    ColumnType::Int => Cell::Int(v.parse::<i64>().map_err(|_| bad("an integer"))?),
+                    ColumnType::Float => {
+                        let x = v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| bad("a number"))?;
+                        Cell::Float(x)
+                    }
+                    ColumnType::Bool => Cell::Bool(parse_bool(v).ok_or_else(|| bad("true or false"))?),
+                },
+            };
+            if c.non_negative {
+                if let Cell::Float(x) = cell {
+                    if x < 0.0 {
+                        return Err(bad("a non-negative count"));
+                    }
+                }
+            }
+            if rejection.is_none() {
+                let version = self.version_of[i].and_then(|j| cells[j]);
+                rejection = self.problem(c, value, version);
+            }
+            typed.push(cell);
+        }
+        Ok(rejection)
+    }
+
+    /// The quarantine reason for one value, if any.
+    fn problem(&self, c: &Column, value: Option<&str>, version: Option<&str>) -> Option<Rejection> {
+        match value {
+            None if c.required => Some(Rejection {
+                reason: format!("required value missing in {}", c.name),
+                column: c.name.clone(),
+                value: String::new(),
+            }),
+            Some(v) => {
+                let shape = c.shape?;
+                (!has_shape(shape, v, version)).then(|| Rejection {
+                    reason: format!("malformed {} in {}", shape_label(shape), c.name),
+                    column: c.name.clone(),
+                    value: v.to_string(),
+                })
+            }
+            None => None,
+        }
+    }
+}
+
+pub fn parse_iso_date(v: &str) -> Option<i32> {
+    let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
+    Some(super::sink::date_to_days(d))
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "TRUE" | "True" | "1" | "Y" => Some(true),
+        "false" | "FALSE" | "False" | "0" | "N" => Some(false),
+        _ => None,
+    }
+}
+
+/// The reject file: one line per rejected row, for every table.
+pub struct RejectWriter {
+    file: AtomicFile,
+    path: PathBuf,
+    writer_started: bool,
+}
+
+impl RejectWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        Ok(RejectWriter { file: AtomicFile::create(path)?, path: path.to_path_buf(), writer_started: false })
+    }
+
+    /// Writes one rejected row. `record` is the row as (column, value) pairs.
+    pub fn write(
+        &mut self,
+        table: Table,
+        source_file: &Path,
+        source_row: u64,
+        rejection: &Rejection,
+        record: &[(&str, String)],
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(self.file.writer());
+        if !self.writer_started {
+            w.write_record(["table", "source_file", "source_row", "reason", "column", "value", "record"])
+                .map_err(|e| AscqrError::Csv { file: path.clone(), source: e })?;
+            self.writer_started = true;
+        }
+        let record: serde_json::Map<String, serde_json::Value> = record
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+            .collect();
+        w.write_record([
+            table.name(),
+            &source_file.display().to_string(),
+            &source_row.to_string(),
+            &rejection.reason,
+            &rejection.column,
+            &rejection.value,
+            &serde_json::Value::Object(record).to_string(),
+        ])
+        .map_err(|e| AscqrError::Csv { file: path.clone(), source: e })?;
+        w.flush().map_err(|e| AscqrError::io(&path, e))?;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        if !self.writer_started {
+            let path = self.path.clone();
+            let mut w = csv::Writer::from_writer(self.file.writer());
+            w.write_record(["table", "source_file", "source_row", "reason", "column", "value", "record"])
+                .map_err(|e| AscqrError::Csv { file: path.clone(), source: e })?;
+            w.flush().map_err(|e| AscqrError::io(&path, e))?;
+        }
+        self.file.commit()
+    }
+}
+
+/// Checks text rows of one table, counts them, writes rejects and (optionally) passes accepted
+/// rows on to a sink. Shared by the canonical CSV reader and the RIF adapter.
+pub struct TableIngest {
+    pub checker: RowChecker,
+    pub report: TableReport,
+    sink: Option<TableSink>,
+}
+
+impl TableIngest {
+    pub fn new(table: Table, sink: Option<TableSink>) -> Self {
+        TableIngest { checker: RowChecker::new(table), report: TableReport::new(table), sink }
+    }
+
+    /// One canonical row as text. Returns whether it was accepted.
+    pub fn row(&mut self, cells: &[Option<&str>], file: &Path, row: u64, rejects: &mut RejectWriter) -> Result<bool> {
+        let mut typed = Vec::with_capacity(cells.len());
+        self.report.rows_produced += 1;
+        match self.checker.check_text(cells, file, row, &mut typed)? {
+            None => {
+                self.report.rows_accepted += 1;
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.push(&typed)?;
+                }
+                Ok(true)
+            }
+            Some(rej) => {
+                self.report.rows_rejected += 1;
+                *self.report.rejected_by_reason.entry(rej.reason.clone()).or_default() += 1;
+                let record: Vec<(&str, String)> = self
+                    .checker
+                    .columns()
+                    .iter()
+                    .zip(cells)
+                    .map(|(c, v)| (c.name.as_str(), v.unwrap_or("").to_string()))
+                    .collect();
+                rejects.write(self.checker.table(), file, row, &rej, &record)?;
+                Ok(false)
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<TableReport> {
+        if let Some(sink) = self.sink {
+            sink.finish()?;
+        }
+        Ok(self.report)
+    }
+}
+
+/// Opens a pipe- or comma-delimited file with a header row, stripping a UTF-8 byte-order mark.
+pub fn open_delimited(path: &Path, delimiter: u8) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
+    let file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(false).from_reader(file);
+    let headers = reader
+        .headers()
+        .map_err(|e| AscqrError::Csv { file: path.to_path_buf(), source: e })?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect();
+    Ok((reader, headers))
+}
+
+/// Maps each required name to its index in `headers`, or a missing-column error.
+pub fn column_indices(path: &Path, table: &str, headers: &[String], names: &[String]) -> Result<Vec<usize>> {
+    names
+        .iter()
+        .map(|n| {
+            headers.iter().position(|h| h == n).ok_or_else(|| AscqrError::MissingColumn {
+                file: path.to_path_buf(),
+                table: table.to_string(),
+                column: n.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Reads a record, turning a malformed line into an error that names file and row.
+pub fn read_record(reader: &mut csv::Reader<std::fs::File>, record: &mut csv::StringRecord, path: &Path, row: u64) -> Result<bool> {
+    reader.read_record(record).map_err(|e| match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => AscqrError::BadRow {
+            file: path.to_path_buf(),
+            row,
+            message: format!("has {len} fields, the header has {expected_len}"),
+        },
+        _ => AscqrError::Csv { file: path.to_path_buf(), source: e },
+    })
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    let t = s.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+fn validate_canonical_csv(path: &Path, ingest: &mut TableIngest, rejects: &mut RejectWriter) -> Result<()> {
+    let (mut reader, headers) = open_delimited(path, b',')?;
+    let names: Vec<String> = ingest.checker.columns().iter().map(|c| c.name.clone()).collect();
+    let idx = column_indices(path, ingest.checker.table().name(), &headers, &names)?;
+    let mut record = csv::StringRecord::new();
+    let mut row = 0u64;
+    loop {
+        if !read_record(&mut reader, &mut record, path, row + 1)? {
+            break;
+        }
+        row += 1;
+        ingest.report.rows_read += 1;
+        let cells: Vec<Option<&str>> = idx.iter().map(|&i| non_empty(&record[i])).collect();
+        ingest.row(&cells, path, row, rejects)?;
+    }
+    Ok(())
+}
+
+const PARQUET_BATCH_ROWS: usize = 250_000;
+
+fn type_ok(expected: ColumnType, found: &DataType) -> bool {
+    match expected {
+        ColumnType::Str => matches!(found, DataType::String),
+        ColumnType::Date => matches!(found, DataType::Date),
+        ColumnType::Int => found.is_integer(),
+        ColumnType::Float => found.is_primitive_numeric(),
+        ColumnType::Bool => matches!(found, DataType::Boolean),
+    }
+}
+
+fn validate_canonical_parquet(path: &Path, ingest: &mut TableIngest, rejects: &mut RejectWriter) -> Result<()> {
+    let table = ingest.checker.table();
+    let columns = ingest.checker.columns().to_vec();
+    let open = || std::fs::File::open(path).map_err(|e| AscqrError::io(path, e));
+    let mut reader = ParquetReader::new(open()?);
+    let total = reader.num_rows().ctx(|| format!("reading {}", path.display()))?;
+    let schema = reader.schema().ctx(|| format!("reading {}", path.display()))?;
+    for c in &columns {
+        let field = schema.get(c.name.as_str()).ok_or_else(|| AscqrError::MissingColumn {
+            file: path.to_path_buf(),
+            table: table.name().to_string(),
+            column: c.name.clone(),
+        })?;
+        let found = DataType::from_arrow_field(field);
+        if !type_ok(c.dtype, &found) {
+            return Err(AscqrError::ColumnType {
+                file: path.to_path_buf(),
+                column: c.name.clone(),
+                found: found.to_string(),
+                expected: c.dtype.doc_name().to_string(),
+            });
+        }
+    }
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let mut offset = 0usize;
+    while offset < total {
+        let len = PARQUET_BATCH_ROWS.min(total - offset);
+        let df = ParquetReader::new(open()?)
+            .with_columns(Some(names.clone()))
+            .with_slice(Some((offset, len)))
+            .finish()
+            .ctx(|| format!("reading {}", path.display()))?;
+        check_typed_batch(&df, offset as u64, path, ingest, rejects)?;
+        offset += len;
+    }
+    Ok(())
+}
+
+/// Checks a typed batch column by column (fast path for Parquet), reporting the first problem of
+/// each row in column order, exactly as the text path does.
+fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut TableIngest, rejects: &mut RejectWriter) -> Result<()> {
+    let n = df.height();
+    let columns = ingest.checker.columns().to_vec();
+    let mut first: Vec<Option<Rejection>> = vec![None; n];
+    for (i, c) in columns.iter().enumerate() {
+        let s = df.column(c.name.as_str()).ctx(|| format!("reading {}", path.display()))?;
+        match c.dtype {
+            ColumnType::Str => {
+                let ca = s.str().ctx(|| format!("reading {}", path.display()))?;
+                let version = match ingest.checker.version_of[i] {
+                    Some(j) => Some(df.column(columns[j].name.as_str()).and_then(|v| v.str().cloned()).ctx(|| path.display().to_string())?),
+                    None => None,
+                };
+                for (r, v) in ca.iter().enumerate() {
+                    if first[r].is_some() {
+                        continue;
+                    }
+                    let v = v.and_then(non_empty);
+                    let ver = version.as_ref().and_then(|ver| ver.get(r)).and_then(non_empty);
+                    first[r] = ingest.checker.problem(c, v, ver);
+                }
+            }
+            _ => {
+                let is_null = s.is_null();
+                if c.non_negative {
+                    let f = s.cast(&DataType::Float64).ctx(|| path.display().to_string())?;
+                    for (r, x) in f.f64().ctx(|| path.display().to_string())?.iter().enumerate() {
+                        if let Some(x) = x.filter(|x| *x < 0.0) {
+                            return Err(AscqrError::BadValue {
+                                file: path.to_path_buf(),
+                                row: offset + r as u64 + 1,
+                                column: c.name.clone(),
+                                value: x.to_string(),
+                                expected: "a non-negative count".into(),
+                            });
+                        }
+                    }
+                }
+                if c.required && is_null.any() {
+                    for (r, null) in is_null.iter().enumerate() {
+                        if null == Some(true) && first[r].is_none() {
+                            first[r] = ingest.checker.problem(c, None, None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (r, rej) in first.into_iter().enumerate() {
+        ingest.report.rows_read += 1;
+        ingest.report.rows_produced += 1;
+        match rej {
+            None => ingest.report.rows_accepted += 1,
+            Some(rej) => {
+                ingest.report.rows_rejected += 1;
+                *ingest.report.rejected_by_reason.entry(rej.reason.clone()).or_default() += 1;
+                let row = df.get_row(r).ctx(|| path.display().to_string())?;
+                let record: Vec<(&str, String)> = columns
+                    .iter()
+                    .zip(row.0.iter())
+                    .map(|(c, v)| (c.name.as_str(), any_value_text(v)))
+                    .collect();
+                rejects.write(ingest.checker.table(), path, offset + r as u64 + 1, &rej, &record)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn any_value_text(v: &AnyValue) -> String {
+    match v {
+        AnyValue::Null => String::new(),
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        AnyValue::Date(d) => super::sink::days_to_date(*d).format("%Y-%m-%d").to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The source layout of an extract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// The canonical model (`data-dictionary/claims/`), Parquet or CSV.
+    Canonical,
+    /// CMS research-identifiable files, pipe-delimited (`BENE_ID`, `LINE_PLACE_OF_SRVC_CD`, …).
+    Rif,
+}
+
+/// Validates every table of the extract in `claims_dir`, writing the reject file to
+/// `reject_file`. Fatal problems return an error; quarantined rows are counted in the report.
+pub fn validate(claims_dir: &Path, layout: Layout, reject_file: &Path, progress: &indicatif::ProgressBar) -> Result<ValidationReport> {
+    let mut rejects = RejectWriter::create(reject_file)?;
+    let tables = match layout {
+        Layout::Canonical => {
+            let mut reports = Vec::new();
+            for table in Table::ALL {
+                let files = super::source::table_files(claims_dir, table)?;
+                let mut ingest = TableIngest::new(table, None);
+                ingest.report.files = files.len();
+                for f in &files {
+                    progress.set_message(format!("validating {}", f.path.display()));
+                    match f.format {
+                        super::source::SourceFormat::Csv => validate_canonical_csv(&f.path, &mut ingest, &mut rejects)?,
+                        super::source::SourceFormat::Parquet => validate_canonical_parquet(&f.path, &mut ingest, &mut rejects)?,
+                    }
+                    progress.inc(1);
+                }
+                reports.push(ingest.finish()?);
+            }
+            reports
+        }
+        Layout::Rif => super::rif::ingest_rif(claims_dir, &mut rejects, None, progress)?,
+    };
+    rejects.finish()?;
+    Ok(ValidationReport {
+        claims_dir: claims_dir.to_path_buf(),
+        layout: match layout {
+            Layout::Canonical => "canonical".into(),
+            Layout::Rif => "rif".into(),
+        },
+        tables,
+        reject_file: reject_file.to_path_buf(),
+    })
+}

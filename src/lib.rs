@@ -1,0 +1,18 @@
+//! # ascqr
+//!
+//! An open engine for CMS's Ambulatory Surgical Center Quality Reporting (ASCQR) measures.
+//! This crate holds all the logic; the `ascqr` binary is a thin command-line layer over it.
+//!
+//! Modules, one concern each:
+//! * [`claims`] — the canonical claims model, readers, validation, the RIF source adapter;
+//! * [`dictionary`] — the versioned code tables under `data-dictionary/`, embedded at build time;
+//! * [`synth`] — synthetic Medicare claims with a known truth behind them;
+//! * [`output`] — files that appear only when complete.
+
+pub mod claims;
+pub mod dictionary;
+pub mod error;
+pub mod output;
+pub mod synth;
+
+pub use error::{AscqrError, Result};
