@@ -1,1 +1,228 @@
-fn main() {}
+//! `ascqr` — the command-line layer over the `ascqr` library. It parses arguments, sets up
+//! logging and progress bars, calls the library and maps errors to exit codes. No measure logic
+//! lives here.
+//!
+//! Exit codes: 0 success; 2 error (bad input, bad option, I/O failure) — the message on stderr
+//! names the file, row, column and value where there is one. clap's own usage errors also exit
+//! with 2; `--help` and `--version` exit with 0.
+
+use ascqr::claims::{FileFormat, Layout};
+use ascqr::synth::{Scale, SynthOptions};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  2  error: bad input (the message names file, row, column and value), bad option, I/O failure
+
+Logging goes to stderr; set RUST_LOG (e.g. RUST_LOG=ascqr=debug) for more detail.
+Progress bars are shown only when stderr is a terminal.
+
+Quick start:
+  ascqr demo                         generate a small synthetic extract and validate it
+  ascqr synth --out claims --seed 1  write a synthetic canonical extract with its truth
+  ascqr validate --claims claims     check an extract, write rejected rows with reasons";
+
+#[derive(Parser)]
+#[command(
+    name = "ascqr",
+    version,
+    about = "Open engine for CMS's Ambulatory Surgical Center Quality Reporting (ASCQR) measures",
+    long_about = "Open engine for CMS's Ambulatory Surgical Center Quality Reporting (ASCQR) measures.\n\n\
+Reads Medicare claims extracts (canonical Parquet/CSV or the CMS RIF layout), validates them, \
+and generates synthetic claims with a known truth. Cohorts, outcomes, risk adjustment and the \
+hierarchical model are not built yet (see the README's \"not built yet\" list).",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a synthetic Medicare claims extract with the truth behind it.
+    #[command(after_help = "\
+Writes DIR/beneficiaries, enrollment, carrier, outpatient, inpatient (canonical model, see
+data-dictionary/claims/) and DIR/truth/: procedures.parquet (per index procedure and measure:
+cohort membership, exclusion reason, unplanned visit, true risk-variable values), model.json
+(true coefficients, intercept and tau per measure) and facilities.parquet (true intercepts).
+The same seed and options give byte-identical files.
+
+Examples:
+  ascqr synth --out claims --seed 1
+  ascqr synth --out claims --seed 7 --years 2021-2023 --format csv
+  ascqr synth --out national --seed 1 --scale national")]
+    Synth {
+        /// Output directory (created; existing table files are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed; the same seed gives the same files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// small: ~100 ASCs, a few thousand procedures; national: ASC-12 national size
+        /// (~2.2 million colonoscopies at ~2,100 ASCs over three years), streamed to disk.
+        #[arg(long, value_enum, default_value_t = Scale::Small)]
+        scale: Scale,
+        /// Calendar years of index procedures, e.g. 2021-2023 or 2022. History claims start
+        /// 12 months before the first year.
+        #[arg(long, default_value = "2021-2023")]
+        years: String,
+        #[arg(long, value_enum, default_value_t = FileFormat::Parquet)]
+        format: FileFormat,
+    },
+    /// Check a claims extract: print rows per table, accepted and rejected by reason.
+    #[command(after_help = "\
+Fatal problems (missing table or column, wrong column type, unparseable date or number,
+negative count) stop with exit code 2 and a message naming file, row, column and value.
+Rows with malformed codes (ICD-10-CM, ICD-10-PCS, HCPCS, revenue center, place of service, …)
+or a missing required value are quarantined to the reject file with their reason.
+
+Examples:
+  ascqr validate --claims claims
+  ascqr validate --claims rif_extract --layout rif --rejects rif_rejects.csv")]
+    Validate {
+        /// Extract directory: TABLE.parquet, TABLE.csv or TABLE/ folders (canonical), or
+        /// beneficiary*, carrier*, outpatient*, inpatient* pipe-delimited files (RIF).
+        #[arg(long)]
+        claims: PathBuf,
+        #[arg(long, value_enum, default_value_t = Layout::Canonical)]
+        layout: Layout,
+        /// Reject file (CSV: table, source file, source row, reason, column, value, record).
+        /// Default: CLAIMS/../<claims dir name>_rejects.csv
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        report_json: Option<PathBuf>,
+    },
+    /// Convert a CMS RIF extract into the canonical model (accepted rows only).
+    #[command(after_help = "\
+Example:
+  ascqr import --claims rif_extract --out claims --rejects rif_rejects.csv")]
+    Import {
+        /// Directory of RIF files (beneficiary*, carrier*, outpatient*, inpatient*; pipe-delimited).
+        #[arg(long)]
+        claims: PathBuf,
+        /// Output directory for the canonical extract.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = FileFormat::Parquet)]
+        format: FileFormat,
+        /// Reject file. Default: OUT/rejects.csv
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
+    /// Run the main job on the embedded default: synthesise a small extract and validate it.
+    #[command(after_help = "\
+Today the demo generates a small synthetic extract (seed 1) in DIR/claims and validates it.
+It grows into the full pipeline (cohorts, outcomes, model, report) as those stages land.
+
+Example:
+  ascqr demo --out demo_out")]
+    Demo {
+        /// Working directory for the demo's files.
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+    } else {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+fn default_rejects(claims: &Path) -> PathBuf {
+    let name = claims.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "claims".into());
+    claims.parent().unwrap_or(Path::new(".")).join(format!("{name}_rejects.csv"))
+}
+
+fn run(cli: Cli) -> ascqr::Result<()> {
+    match cli.command {
+        Command::Synth { out, seed, scale, years, format } => {
+            let options = SynthOptions::new(seed, scale, &years, format)?;
+            let bar = progress_bar(0, "synth");
+            let summary = ascqr::synth::generate(&out, &options, &bar)?;
+            bar.finish_and_clear();
+            println!("{}", summary.table());
+        }
+        Command::Validate { claims, layout, rejects, report_json } => {
+            let rejects = rejects.unwrap_or_else(|| default_rejects(&claims));
+            let bar = progress_bar(0, "validate");
+            let report = ascqr::claims::validate(&claims, layout, &rejects, &bar)?;
+            bar.finish_and_clear();
+            print!("{}", report.summary_table());
+            println!("reject file: {}", rejects.display());
+            if let Some(path) = report_json {
+                let json = serde_json::to_vec_pretty(&report).map_err(|e| ascqr::AscqrError::Other(e.to_string()))?;
+                ascqr::output::write_atomic(&path, &json)?;
+            }
+        }
+        Command::Import { claims, out, format, rejects } => {
+            std::fs::create_dir_all(&out).map_err(|e| ascqr::AscqrError::io(&out, e))?;
+            let rejects = rejects.unwrap_or_else(|| out.join("rejects.csv"));
+            let bar = progress_bar(0, "import");
+            let report = ascqr::claims::import_rif(&claims, &out, format, &rejects, &bar)?;
+            bar.finish_and_clear();
+            print!("{}", report.summary_table());
+            println!("canonical extract: {}\nreject file: {}", out.display(), rejects.display());
+        }
+        Command::Demo { out, seed } => {
+            let claims = out.join("claims");
+            tracing::info!("generating a small synthetic extract in {}", claims.display());
+            let options = SynthOptions::new(seed, Scale::Small, "2021-2023", FileFormat::Parquet)?;
+            let bar = progress_bar(0, "synth");
+            let summary = ascqr::synth::generate(&claims, &options, &bar)?;
+            bar.finish_and_clear();
+            println!("== synthetic extract (seed {seed}) in {}\n{}", claims.display(), summary.table());
+            let rejects = out.join("rejects.csv");
+            let bar = progress_bar(0, "validate");
+            let report = ascqr::claims::validate(&claims, Layout::Canonical, &rejects, &bar)?;
+            bar.finish_and_clear();
+            println!("== validation\n{}", report.summary_table());
+            println!("reject file: {}", rejects.display());
+            println!(
+                "\nNot built yet: cohorts, outcomes, risk adjustment, the hierarchical model and the report \
+                 (see README). The truth the synthetic extract was drawn from is in {}.",
+                claims.join("truth").display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("ascqr=info")),
+        )
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! Beneficiary Summary File, one row per beneficiary-year), `carrier*`, `outpatient*`,
 //! `inpatient*`, with extension `.csv`, `.txt` or `.dat`. Each is mapped to the canonical model:
 //! * beneficiary-years become one beneficiary row (years merged; a death date in any year kept)
-//!   and twelve enrollment months each;
+//!   and one enrollment row per run of months with the same entitlement;
 //! * carrier and outpatient rows map one to one;
 //! * inpatient revenue-center rows collapse to one stay per claim (`CLM_ID`).
 //!
@@ -368,29 +368,41 @@ fn beneficiaries(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWrite
                     expected: "a year".into(),
                 });
             }
-            // Twelve enrollment months per beneficiary-year. Buy-in codes: 1 = A only, 2 = B only,
+            // Enrollment runs per beneficiary-year. Buy-in codes: 1 = A only, 2 = B only,
             // 3 = A and B, A/B/C = the same under a state buy-in; 0 or blank = not entitled.
             // HMO indicator 0, 4 or blank = fee-for-service; anything else = Medicare Advantage.
+            // Consecutive months with the same three flags become one row.
             let enrol = ing.get(Table::Enrollment);
             enrol.report.rows_read += 1;
-            for (m, (buyin, hmo)) in months.iter().enumerate() {
-                let b = buyin.and_then(|i| field(&record, i)).unwrap_or("0");
-                let h = hmo.and_then(|i| field(&record, i)).unwrap_or("0");
-                let part_a = matches!(b, "1" | "3" | "A" | "C");
-                let part_b = matches!(b, "2" | "3" | "B" | "C");
-                let ma = !matches!(h, "0" | "4");
-                let month = (m + 1).to_string();
+            let status: Vec<(bool, bool, bool)> = months
+                .iter()
+                .map(|(buyin, hmo)| {
+                    let b = buyin.and_then(|i| field(&record, i)).unwrap_or("0");
+                    let h = hmo.and_then(|i| field(&record, i)).unwrap_or("0");
+                    (matches!(b, "1" | "3" | "A" | "C"), matches!(b, "2" | "3" | "B" | "C"), !matches!(h, "0" | "4"))
+                })
+                .collect();
+            let mut first = 0usize;
+            while first < 12 {
+                let mut last = first;
+                while last + 1 < 12 && status[last + 1] == status[first] {
+                    last += 1;
+                }
+                let (part_a, part_b, ma) = status[first];
+                let (fm, lm) = ((first + 1).to_string(), (last + 1).to_string());
                 let tf = |x: bool| if x { "true" } else { "false" };
-                let e: [Option<&str>; 6] = [
+                let e: [Option<&str>; 7] = [
                     bene_id.as_deref(),
                     year.as_deref(),
-                    Some(month.as_str()),
+                    Some(fm.as_str()),
+                    Some(lm.as_str()),
                     Some(tf(part_a)),
                     Some(tf(part_b)),
                     Some(tf(ma)),
                 ];
                 debug_assert_eq!(e.len(), enrol_cols.len());
                 enrol.row(&e, path, row, rejects)?;
+                first = last + 1;
             }
             let bene = ing.get(Table::Beneficiaries);
             bene.report.rows_read += 1;

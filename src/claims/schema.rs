@@ -77,6 +77,17 @@ pub struct ColumnDef {
     pub meaning: &'static str,
 }
 
+impl ColumnDef {
+    /// The type as the data-dictionary documents write it.
+    pub fn doc_type(&self) -> String {
+        if self.non_negative {
+            format!("{} (non-negative)", self.dtype.doc_name())
+        } else {
+            self.dtype.doc_name().to_string()
+        }
+    }
+}
+
 /// One expanded column of a table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
@@ -214,14 +225,17 @@ pub const BENEFICIARIES: &[ColumnDef] = &[
     col("death_date", T::Date, false, None, "DEATH_DT", "Date of death, empty when alive at the end of the extract"),
 ];
 
-/// One row per beneficiary and calendar month (MBSF monthly indicators).
+/// One row per beneficiary, year and run of consecutive months with the same entitlement (MBSF
+/// monthly indicators, run-length encoded: a beneficiary with a full year of fee-for-service
+/// Part A and B is one row, not twelve).
 pub const ENROLLMENT: &[ColumnDef] = &[
     col("bene_id", T::Str, true, None, "BENE_ID", "Beneficiary identifier"),
     col("year", T::Int, true, None, "RFRNC_YR", "Calendar year"),
-    col("month", T::Int, true, None, "(month of MDCR_ENTLMT_BUYIN_{1..12}_IND)", "Calendar month, 1–12"),
-    col("part_a", T::Bool, true, None, "MDCR_ENTLMT_BUYIN_n_IND in 1,3,A,C", "Entitled to Part A in the month"),
-    col("part_b", T::Bool, true, None, "MDCR_ENTLMT_BUYIN_n_IND in 2,3,B,C", "Entitled to Part B in the month"),
-    col("medicare_advantage", T::Bool, true, None, "HMO_n_IND not in blank,0,4", "Enrolled in a Medicare Advantage / HMO plan in the month (breaks fee-for-service)"),
+    col("first_month", T::Int, true, None, "(month of MDCR_ENTLMT_BUYIN_{1..12}_IND)", "First month of the run, 1–12"),
+    col("last_month", T::Int, true, None, "(month of MDCR_ENTLMT_BUYIN_{1..12}_IND)", "Last month of the run, 1–12, not before first_month"),
+    col("part_a", T::Bool, true, None, "MDCR_ENTLMT_BUYIN_n_IND in 1,3,A,C", "Entitled to Part A in these months"),
+    col("part_b", T::Bool, true, None, "MDCR_ENTLMT_BUYIN_n_IND in 2,3,B,C", "Entitled to Part B in these months"),
+    col("medicare_advantage", T::Bool, true, None, "HMO_n_IND not in blank,0,4", "Enrolled in a Medicare Advantage / HMO plan in these months (breaks fee-for-service)"),
 ];
 
 /// One row per carrier (Part B professional and ASC facility) claim line.
@@ -309,6 +323,44 @@ mod tests {
             ]
         );
         assert_eq!(expand_range("bene_id", "BENE_ID"), vec![("bene_id".into(), "BENE_ID".into())]);
+    }
+
+    /// The documents in `data-dictionary/claims/` are the people-facing copy of these constants;
+    /// every row of their column table must match the code exactly, in order.
+    #[test]
+    fn data_dictionary_documents_match_the_schema_constants() {
+        let docs = [
+            (Table::Beneficiaries, include_str!("../../data-dictionary/claims/beneficiaries.md")),
+            (Table::Enrollment, include_str!("../../data-dictionary/claims/enrollment.md")),
+            (Table::Carrier, include_str!("../../data-dictionary/claims/carrier.md")),
+            (Table::Outpatient, include_str!("../../data-dictionary/claims/outpatient.md")),
+            (Table::Inpatient, include_str!("../../data-dictionary/claims/inpatient.md")),
+        ];
+        for (table, doc) in docs {
+            let rows: Vec<Vec<String>> = doc
+                .lines()
+                .filter(|l| l.starts_with("| `"))
+                .map(|l| {
+                    l.trim_matches('|')
+                        .split(" | ")
+                        .map(|c| c.trim().trim_matches('`').to_string())
+                        .collect()
+                })
+                .collect();
+            let defs = table.spec().defs;
+            assert_eq!(rows.len(), defs.len(), "{}: document and code list different numbers of columns", table.name());
+            for (row, def) in rows.iter().zip(defs) {
+                let expected = vec![
+                    def.name.to_string(),
+                    def.doc_type(),
+                    if def.required { "yes" } else { "no" }.to_string(),
+                    def.shape.map(crate::claims::shapes::shape_label).unwrap_or("").to_string(),
+                    def.rif.to_string(),
+                    def.meaning.to_string(),
+                ];
+                assert_eq!(row, &expected, "{}: column {} differs between document and code", table.name(), def.name);
+            }
+        }
     }
 
     #[test]

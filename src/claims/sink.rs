@@ -20,6 +20,30 @@ pub enum Cell<'a> {
     Bool(bool),
 }
 
+/// A [`Cell`] that owns its text, for rows built ahead of writing (e.g. in parallel).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnedCell {
+    Null,
+    Str(String),
+    Date(i32),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl OwnedCell {
+    pub fn as_cell(&self) -> Cell<'_> {
+        match self {
+            OwnedCell::Null => Cell::Null,
+            OwnedCell::Str(s) => Cell::Str(s),
+            OwnedCell::Date(d) => Cell::Date(*d),
+            OwnedCell::Int(v) => Cell::Int(*v),
+            OwnedCell::Float(v) => Cell::Float(*v),
+            OwnedCell::Bool(v) => Cell::Bool(*v),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileFormat {
@@ -69,12 +93,12 @@ impl Builder {
 
 /// The polars schema of a canonical table.
 pub fn polars_schema(table: Table) -> Schema {
-    table
-        .spec()
-        .columns()
-        .iter()
-        .map(|c| Field::new(c.name.as_str().into(), polars_dtype(c.dtype)))
-        .collect()
+    columns_schema(&table.spec().columns())
+}
+
+/// The polars schema of a list of columns.
+pub fn columns_schema(columns: &[ColumnSpec]) -> Schema {
+    columns.iter().map(|c| Field::new(c.name.as_str().into(), polars_dtype(c.dtype))).collect()
 }
 
 pub fn polars_dtype(t: ColumnType) -> DataType {
@@ -94,9 +118,9 @@ enum Writer {
     Csv(csv::Writer<std::io::BufWriter<std::fs::File>>),
 }
 
-/// Streams rows of one canonical table to one file.
+/// Streams rows of one canonical table (or any fixed list of columns) to one file.
 pub struct TableSink {
-    table: Table,
+    table: String,
     columns: Vec<ColumnSpec>,
     builders: Vec<Builder>,
     pending: usize,
@@ -111,8 +135,12 @@ pub struct TableSink {
 impl TableSink {
     /// Creates `path` (written under a temporary name until [`TableSink::finish`]).
     pub fn create(table: Table, path: &Path, format: FileFormat, batch_rows: usize) -> Result<Self> {
-        let columns = table.spec().columns();
-        let schema = polars_schema(table);
+        Self::with_columns(table.name(), table.spec().columns(), path, format, batch_rows)
+    }
+
+    /// Like [`TableSink::create`] for a table outside the claims model (e.g. the synthetic truth).
+    pub fn with_columns(name: &str, columns: Vec<ColumnSpec>, path: &Path, format: FileFormat, batch_rows: usize) -> Result<Self> {
+        let schema = columns_schema(&columns);
         let target = TempPath::new(path)?;
         let file = target.create_file()?;
         let ctx = || format!("opening {} for writing", path.display());
@@ -133,7 +161,7 @@ impl TableSink {
         let n_columns = columns.len();
         let builders = columns.iter().map(|c| Builder::new(c, batch_rows.min(4096))).collect();
         Ok(TableSink {
-            table,
+            table: name.to_string(),
             columns,
             builders,
             pending: 0,
@@ -150,13 +178,19 @@ impl TableSink {
         &self.columns
     }
 
+    /// Appends one row of owned values (see [`TableSink::push`]).
+    pub fn push_owned(&mut self, cells: &[OwnedCell]) -> Result<()> {
+        let borrowed: Vec<Cell<'_>> = cells.iter().map(OwnedCell::as_cell).collect();
+        self.push(&borrowed)
+    }
+
     /// Appends one row; `cells` must follow the table's column order. A cell whose type does not
     /// match its column is a programming error in the caller and is reported, not written.
     pub fn push(&mut self, cells: &[Cell<'_>]) -> Result<()> {
         if cells.len() != self.columns.len() {
             return Err(AscqrError::Other(format!(
                 "internal: {} row has {} cells, table has {} columns",
-                self.table.name(),
+                self.table,
                 cells.len(),
                 self.columns.len()
             )));
@@ -188,7 +222,7 @@ impl TableSink {
                 (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
                 (Builder::Bool(b), Cell::Null) => b.append_null(),
                 (_, other) => {
-                    let msg = format!("internal: {}.{} cannot hold {:?}", self.table.name(), self.columns[i].name, other);
+                    let msg = format!("internal: {}.{} cannot hold {:?}", self.table, self.columns[i].name, other);
                     return Err(AscqrError::Other(msg));
                 }
             }
@@ -201,7 +235,7 @@ impl TableSink {
     }
 
     fn type_mismatch(&self, i: usize, cell: String) -> AscqrError {
-        AscqrError::Other(format!("internal: {}.{} cannot hold {}", self.table.name(), self.columns[i].name, cell))
+        AscqrError::Other(format!("internal: {}.{} cannot hold {}", self.table, self.columns[i].name, cell))
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -215,7 +249,7 @@ impl TableSink {
             .zip(&self.columns)
             .map(|(b, c)| std::mem::replace(b, Builder::new(c, cap)).finish())
             .collect();
-        let df = DataFrame::new(self.pending, cols).ctx(|| format!("building a batch of {}", self.table.name()))?;
+        let df = DataFrame::new(self.pending, cols).ctx(|| format!("building a batch of {}", self.table))?;
         let path = &self.path;
         if let Some(Writer::Parquet(w)) = self.writer.as_mut() {
             w.write_batch(&df).ctx(|| format!("writing {}", path.display()))?;
@@ -234,7 +268,7 @@ impl TableSink {
                 let ctx = || format!("finishing {}", path.display());
                 // An empty table still gets a valid file with its schema.
                 if self.rows_written == 0 {
-                    let df = DataFrame::empty_with_schema(&polars_schema(self.table));
+                    let df = DataFrame::empty_with_schema(&columns_schema(&self.columns));
                     w.write_batch(&df).ctx(ctx)?;
                 }
                 w.finish().ctx(ctx)?;

@@ -43,7 +43,7 @@ pub struct TableReport {
     /// beneficiary-years into one beneficiary); zero for the canonical layout.
     pub rows_merged: u64,
     /// Canonical rows derived from the source rows (differs from rows_read only for RIF, where a
-    /// beneficiary-year row yields twelve enrollment months).
+    /// beneficiary-year row yields one enrollment row per run of months with the same entitlement).
     pub rows_produced: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
 }

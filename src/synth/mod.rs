@@ -1,0 +1,29 @@
+//! Synthetic Medicare claims with a known truth behind them — the embedded default data set.
+//!
+//! Real claims are restricted, so the engine ships a generator whose output looks like claims, not
+//! like a design matrix: ASC facility lines on the carrier file (place of service 24, specialty
+//! 49) next to the surgeon's professional line, office and hospital-outpatient history claims
+//! carrying ICD-10-CM codes that really map to the condition categories the measures use,
+//! Medicare Advantage months, under-65 beneficiaries, deaths, and hospital visits within and
+//! outside the 7-day window — ED visits, observation stays, planned and unplanned admissions.
+//!
+//! The outcome is drawn from a true two-level logistic model per measure (known coefficients,
+//! facility intercepts ~ Normal(0, tau²)), and `truth/` records everything later stages must
+//! recover: cohort membership and the rule that excludes each procedure, each risk variable's
+//! value, the unplanned visit, the true coefficients and intercepts.
+//!
+//! The truth is not written from intentions: the risk variables are evaluated from the claims
+//! actually emitted for the beneficiary (see [`truth`]), so a code placed on a claim that falls
+//! outside the history window, or a complication-of-care code found only on the index claim, is
+//! scored the way the measure's rules score it.
+//!
+//! Determinism: every random draw comes from a ChaCha8 stream seeded from the user's seed and
+//! the chunk being generated (measure, facility, block of procedures), so chunks can be generated
+//! in parallel and the files are byte-identical for a given seed and options.
+
+mod plan;
+mod truth;
+mod write;
+
+pub use plan::{Scale, SynthOptions, World};
+pub use write::{generate, SynthSummary};
