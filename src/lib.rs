@@ -7,12 +7,16 @@
 //! * [`claims`] — the canonical claims model, readers, validation, the RIF source adapter;
 //! * [`dictionary`] — the versioned code tables under `data-dictionary/`, embedded at build time;
 //! * [`synth`] — synthetic Medicare claims with a known truth behind them;
+//! * [`hglm`] — the two-level hierarchical logistic model (RSPL, Laplace, AGQ) and the bootstrap;
+//! * [`standardize`] — predicted/expected, standardized ratios and rates, categories;
 //! * [`output`] — files that appear only when complete.
 
 pub mod claims;
 pub mod dictionary;
 pub mod error;
+pub mod hglm;
 pub mod output;
+pub mod standardize;
 pub mod synth;
 
 pub use error::{AscqrError, Result};
