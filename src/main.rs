@@ -117,6 +117,61 @@ Example:
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
+    /// Fit the two-level logistic model to an analysis file and standardize facility results.
+    #[command(after_help = "\
+The analysis file has one row per procedure (0/1 outcome), or one row per facility x covariate
+pattern with --cases naming the column of case counts (the outcome is then the event count);
+both give the same fit. Writes OUT/model.json (method, convergence, objective, coefficients
+with standard errors, random-intercept SD, counts, options, fit log) and
+OUT/facilities.parquet (cases, events, random intercept and SE, predicted, expected,
+standardized ratio, risk-standardized rate; with --bootstrap the 95% interval, category and
+replicates used).
+
+Methods: rspl (residual pseudo-likelihood: SAS GLIMMIX's default, CMS's method), laplace and
+agq (maximum likelihood, as lme4's glmer nAGQ = 1 / N).
+
+Examples:
+  ascqr fit --data analysis.parquet --outcome visit --group facility_id --out fit_asc12
+  ascqr fit --data a.csv --outcome y --group g --covariates age,chf --method laplace --out f
+  ascqr fit --data a.csv --outcome y --group g --bootstrap 1000 --seed 7 --min-cases 30 --out f")]
+    Fit {
+        /// Analysis file (.csv or .parquet).
+        #[arg(long)]
+        data: PathBuf,
+        /// Outcome column: 0/1, or the number of events with --cases.
+        #[arg(long)]
+        outcome: String,
+        /// Facility column (the random intercept's grouping).
+        #[arg(long)]
+        group: String,
+        /// Covariates, comma-separated. Default: every other column.
+        #[arg(long, value_delimiter = ',')]
+        covariates: Option<Vec<String>>,
+        /// Column with the number of cases of each row (collapsed files).
+        #[arg(long)]
+        cases: Option<String>,
+        #[arg(long, value_enum, default_value_t = ascqr::hglm::Method::Rspl)]
+        method: ascqr::hglm::Method,
+        /// Quadrature points for --method agq.
+        #[arg(long, default_value_t = 9)]
+        agq_points: usize,
+        /// Bootstrap replicates for the intervals (CMS uses 1,000); 0 = no intervals.
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Facilities with fewer cases are "Number of Cases Too Small".
+        #[arg(long, default_value_t = 0)]
+        min_cases: u32,
+        /// Compare the rate with the national rate, or the ratio with 1 (ASC-19).
+        #[arg(long, value_enum, default_value_t = ascqr::standardize::Compare::Rate)]
+        compare: ascqr::standardize::Compare,
+        /// Cap on outer (RSPL) or Newton (ML) iterations.
+        #[arg(long, default_value_t = 200)]
+        max_iterations: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run the main job on the embedded default: synthesise a small extract and validate it.
     #[command(after_help = "\
 Today the demo generates a small synthetic extract (seed 1) in DIR/claims and validates it.
@@ -183,6 +238,41 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             bar.finish_and_clear();
             print!("{}", report.summary_table());
             println!("canonical extract: {}\nreject file: {}", out.display(), rejects.display());
+        }
+        Command::Fit { data, outcome, group, covariates, cases, method, agq_points, bootstrap, seed, min_cases, compare, max_iterations, out } => {
+            let spec = ascqr::hglm::DataSpec { outcome, group, covariates, cases };
+            let analysis = ascqr::hglm::AnalysisData::read(&data, &spec)?;
+            tracing::info!(
+                "{}: {} rows, {} facilities, {} covariate patterns",
+                data.display(),
+                analysis.input_rows,
+                analysis.groups.len(),
+                analysis.patterns()
+            );
+            let request = ascqr::hglm::FitRequest {
+                data: spec,
+                fit: ascqr::hglm::FitOptions { method, agq_points, max_iterations, ..Default::default() },
+                bootstrap: (bootstrap > 0).then_some(ascqr::hglm::BootstrapOptions { replicates: bootstrap, seed }),
+                min_cases,
+                compare,
+            };
+            let bar = progress_bar(0, "bootstrap");
+            let output = ascqr::hglm::run(&analysis, &request, &bar)?;
+            bar.finish_and_clear();
+            ascqr::hglm::write_output(&out, &output)?;
+            let s = &output.summary;
+            println!("method {}: {} ({} iterations)", s.method.as_str(), s.termination, s.iterations);
+            for w in &s.warnings {
+                println!("warning: {w}");
+            }
+            println!("{} = {:.6}", s.objective_name, s.objective);
+            for c in &s.coefficients {
+                let se = c.std_error.map(|v| format!("{v:.6}")).unwrap_or_else(|| "NA".into());
+                println!("  {:<28} {:>12.6}  se {se}", c.name, c.estimate);
+            }
+            println!("  random intercept SD          {:>12.6}", s.random_intercept_sd);
+            println!("cases {}, events {}, facilities {}, national observed rate {:.6}", s.cases, s.events, s.facilities, s.national_observed_rate);
+            println!("wrote {} and {}", out.join("model.json").display(), out.join("facilities.parquet").display());
         }
         Command::Demo { out, seed } => {
             let claims = out.join("claims");

@@ -269,62 +269,78 @@ impl RemlProblem<'_> {
     }
 }
 
-impl argmin::core::CostFunction for RemlProblem<'_> {
+impl RemlProblem<'_> {
+    /// d(−2 ℓ_R)/dσ² at σ² (β profiled out):
+    /// Σ_j m_j [ s_j/(1+σ²s_j) − (b_jᵀ M⁻¹ b_j + (t_j − b_jᵀβ̂)²)/(1+σ²s_j)² ].
+    fn score(&self, sigma2: f64) -> f64 {
+        let sol = self.solve(sigma2);
+        let Some(cov) = sol.cov_beta else { return f64::NAN };
+        let mut d = 0.0;
+        for (f, &wt) in self.facilities.iter().zip(self.weights) {
+            if wt == 0.0 {
+                continue;
+            }
+            let a = 1.0 + sigma2 * f.s;
+            let r = f.t - dot(&f.b, &sol.beta);
+            d += wt * (f.s / a - (super::linalg::quad_form(&cov, self.p, &f.b) + r * r) / (a * a));
+        }
+        d
+    }
+}
+
+/// The REML score as a function for argmin's Brent root finder.
+struct RemlScore<'a, 'b>(&'a RemlProblem<'b>);
+
+impl argmin::core::CostFunction for RemlScore<'_, '_> {
     type Param = f64;
     type Output = f64;
-    fn cost(&self, log_sigma2: &f64) -> Result<f64, argmin::core::Error> {
-        Ok(self.solve(log_sigma2.exp()).objective)
+    fn cost(&self, sigma2: &f64) -> Result<f64, argmin::core::Error> {
+        Ok(self.0.score(*sigma2))
     }
 }
 
-/// Minimizes the REML objective over σ² ≥ 0: Brent's method (argmin) on ln σ² inside a bracket
-/// found by a coarse scan, then the boundary σ² = 0 is compared.
+/// Minimizes the REML objective over σ² ≥ 0: a bracket of the minimum (around the previous
+/// estimate, or from a coarse scan of ln σ²), then the root of the REML score in that bracket by
+/// Brent's method (argmin), so σ² is found to machine precision rather than to the flatness of
+/// the objective. Returns σ² and whether it lies on the boundary σ² = 0.
 fn reml_sigma2(problem: &RemlProblem<'_>, previous: Option<f64>) -> (f64, bool) {
-    use argmin::core::Executor;
-    use argmin::solver::brent::BrentOpt;
-    let (lo, hi) = match previous {
-        Some(s2) if s2 > 1e-12 => {
-            let c = s2.ln();
-            (c - 3.0, c + 3.0)
-        }
-        _ => {
-            // Coarse scan of ln σ² for the bracket.
-            let grid: Vec<f64> = (0..=56).map(|k| -20.0 + 0.5 * k as f64).collect();
-            let vals: Vec<f64> = grid.iter().map(|g| problem.solve(g.exp()).objective).collect();
-            let best = vals.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-            (grid[best.saturating_sub(1)], grid[(best + 1).min(grid.len() - 1)])
-        }
+    use argmin::core::{Executor, State};
+    use argmin::solver::brent::BrentRoot;
+    let bracket = |lo: f64, hi: f64| -> Option<(f64, f64)> {
+        let (a, b) = (problem.score(lo), problem.score(hi));
+        (a < 0.0 && b > 0.0).then_some((lo, hi))
     };
-    let solver = BrentOpt::new(lo, hi).set_tolerance(1e-12, 1e-12);
-    let run = Executor::new(problem.clone(), solver).configure(|s| s.max_iters(500)).run();
-    let (x, fx) = match run {
-        Ok(res) => {
-            use argmin::core::State;
-            let st = res.state();
-            (st.get_best_param().copied().unwrap_or(lo), st.get_best_cost())
+    let mut found = previous.filter(|s2| *s2 > 1e-10).and_then(|s2| bracket(s2 / 4.0, s2 * 4.0));
+    if found.is_none() {
+        // Coarse scan of the objective in ln σ², then the sign change of the score around the
+        // best grid point.
+        let grid: Vec<f64> = (0..=60).map(|k| (-22.0 + 0.5 * k as f64).exp()).collect();
+        let vals: Vec<f64> = grid.iter().map(|g| problem.solve(*g).objective).collect();
+        let best = vals.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        let at_zero = problem.solve(0.0).objective;
+        if best == 0 && at_zero <= vals[0] {
+            return (0.0, true);
         }
-        Err(_) => (lo, problem.solve(lo.exp()).objective),
-    };
-    let at_zero = problem.solve(0.0).objective;
-    if at_zero <= fx {
-        (0.0, true)
-    } else {
-        (x.exp(), false)
+        let lo = if best == 0 { 0.0 } else { grid[best - 1] };
+        let hi = grid[(best + 1).min(grid.len() - 1)];
+        found = bracket(lo, hi);
+        if found.is_none() {
+            // The score does not change sign: the minimum is at the smallest σ² examined.
+            return if at_zero <= vals[best] { (0.0, true) } else { (grid[best], false) };
+        }
     }
-}
-
-impl<'a> Clone for RemlProblem<'a> {
-    fn clone(&self) -> Self {
-        RemlProblem {
-            p: self.p,
-            facilities: self.facilities,
-            weights: self.weights,
-            a: self.a.clone(),
-            c: self.c.clone(),
-            q: self.q,
-            logw: self.logw,
-            n: self.n,
+    let (lo, hi) = found.expect("bracket found");
+    let solver = BrentRoot::new(lo, hi, 1e-15 * hi.max(1e-300));
+    match Executor::new(RemlScore(problem), solver).configure(|s| s.max_iters(200)).run() {
+        Ok(res) => {
+            let s2 = res.state().get_best_param().copied().unwrap_or(lo);
+            if problem.solve(0.0).objective <= problem.solve(s2).objective {
+                (0.0, true)
+            } else {
+                (s2, false)
+            }
         }
+        Err(_) => (lo, false),
     }
 }
 
