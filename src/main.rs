@@ -172,6 +172,30 @@ Examples:
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a simulated analysis file (benchmarks, method checks): facility, y, x01..xK.
+    #[command(after_help = "\
+Facilities get log-normal volumes, covariates are 0/1 flags with fixed prevalences (2-30%),
+facility intercepts are Normal(0, tau^2), and the intercept is set for the target rate.
+
+Example:
+  ascqr synth-analysis --rows 100000 --facilities 1000 --covariates 22 --rate 0.01 --out a.csv")]
+    SynthAnalysis {
+        #[arg(long)]
+        rows: usize,
+        #[arg(long)]
+        facilities: usize,
+        #[arg(long, default_value_t = 22)]
+        covariates: usize,
+        #[arg(long, default_value_t = 0.01)]
+        rate: f64,
+        #[arg(long, default_value_t = 0.3)]
+        tau: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file, .csv or .parquet.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run the main job on the embedded default: synthesise a small extract and validate it.
     #[command(after_help = "\
 Today the demo generates a small synthetic extract (seed 1) in DIR/claims and validates it.
@@ -273,6 +297,14 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             println!("  random intercept SD          {:>12.6}", s.random_intercept_sd);
             println!("cases {}, events {}, facilities {}, national observed rate {:.6}", s.cases, s.events, s.facilities, s.national_observed_rate);
             println!("wrote {} and {}", out.join("model.json").display(), out.join("facilities.parquet").display());
+        }
+        Command::SynthAnalysis { rows, facilities, covariates, rate, tau, seed, out } => {
+            if !(rate > 0.0 && rate < 1.0) {
+                return Err(ascqr::AscqrError::InvalidOption(format!("--rate {rate}: expected a rate between 0 and 1")));
+            }
+            let spec = ascqr::hglm::simulate::SimulationSpec { rows, facilities, covariates, rate, tau, seed };
+            let n = ascqr::hglm::simulate::write_analysis_file(&spec, &out)?;
+            println!("wrote {n} rows to {}", out.display());
         }
         Command::Demo { out, seed } => {
             let claims = out.join("claims");

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod data;
 pub mod fit;
 pub mod linalg;
+pub mod simulate;
 
 use crate::claims::schema::{Column as ColumnSpec, ColumnType};
 use crate::claims::sink::{Cell, FileFormat, TableSink};
