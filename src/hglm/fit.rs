@@ -710,13 +710,18 @@ fn fit_ml(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Option
     let mut iterations = 0;
     let (mut ll, mut grad, _) = ml_eval(data, weights, &theta, &nodes);
     let mut termination = String::new();
+    // Curvature of −ℓ: a finite-difference Hessian, refreshed after a damped step and otherwise
+    // carried forward by BFGS updates (the start is close, so one evaluation usually suffices).
+    let mut curvature: Option<Vec<f64>> = None;
     for it in 1..=opts.max_iterations {
         iterations = it;
-        // Newton step on −ℓ with a finite-difference Hessian; Levenberg damping when it is not
-        // positive definite, halving until the likelihood improves.
-        let hess = ml_hessian(data, weights, &theta, &nodes);
+        // Newton step on −ℓ; Levenberg damping when the system is not positive definite,
+        // halving until the likelihood improves.
         let d = p + 1;
-        let neg: Vec<f64> = hess.iter().map(|v| -v).collect();
+        let neg: Vec<f64> = match curvature.take() {
+            Some(c) => c,
+            None => ml_hessian(data, weights, &theta, &nodes).iter().map(|v| -v).collect(),
+        };
         let mut lambda = 0.0;
         let mut chol = None;
         for _ in 0..40 {
@@ -747,6 +752,23 @@ fn fit_ml(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Option
             let cand: Vec<f64> = theta.iter().zip(&step).map(|(a, s)| a + t * s).collect();
             let (cll, cgrad, _) = ml_eval(data, weights, &cand, &nodes);
             if cll.is_finite() && cll >= ll - 1e-12 * ll.abs() {
+                if t == 1.0 && lambda == 0.0 {
+                    // BFGS update of the curvature of −ℓ with s = Δθ, y = −Δ∇ℓ.
+                    let sv: Vec<f64> = cand.iter().zip(&theta).map(|(a, b)| a - b).collect();
+                    let yv: Vec<f64> = cgrad.iter().zip(&grad).map(|(a, b)| b - a).collect();
+                    let ys = dot(&yv, &sv);
+                    let bs: Vec<f64> = (0..d).map(|r| (0..d).map(|c| neg[r * d + c] * sv[c]).sum()).collect();
+                    let sbs = dot(&sv, &bs);
+                    if ys > 1e-12 * sbs.abs().max(1e-300) && sbs > 0.0 {
+                        let mut b = neg.clone();
+                        for r in 0..d {
+                            for c in 0..d {
+                                b[r * d + c] += yv[r] * yv[c] / ys - bs[r] * bs[c] / sbs;
+                            }
+                        }
+                        curvature = Some(b);
+                    }
+                }
                 theta = cand;
                 ll = cll;
                 grad = cgrad;
