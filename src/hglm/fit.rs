@@ -185,6 +185,12 @@ struct PseudoFacility {
     n: f64,
 }
 
+impl PseudoFacility {
+    fn empty(p: usize) -> Self {
+        PseudoFacility { a: vec![0.0; p * p], b: vec![0.0; p], c: vec![0.0; p], s: 0.0, t: 0.0, q: 0.0, logw: 0.0, n: 0.0 }
+    }
+}
+
 fn pseudo_facility(data: &AnalysisData, j: usize, beta: &[f64], u: f64) -> PseudoFacility {
     let p = data.p;
     let mut f = PseudoFacility { a: vec![0.0; p * p], b: vec![0.0; p], c: vec![0.0; p], s: 0.0, t: 0.0, q: 0.0, logw: 0.0, n: 0.0 };
@@ -368,7 +374,11 @@ fn fit_rspl(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Opti
     let mut facilities: Vec<PseudoFacility> = Vec::new();
     for it in 1..=opts.max_iterations {
         iterations = it;
-        facilities = (0..g).into_par_iter().map(|j| pseudo_facility(data, j, &beta, u[j])).collect();
+        // Facilities a bootstrap replicate did not draw (weight 0) contribute nothing.
+        facilities = (0..g)
+            .into_par_iter()
+            .map(|j| if weights[j] == 0.0 { PseudoFacility::empty(p) } else { pseudo_facility(data, j, &beta, u[j]) })
+            .collect();
         let mut problem = RemlProblem { p, facilities: &facilities, weights, a: vec![0.0; p * p], c: vec![0.0; p], q: 0.0, logw: 0.0, n: 0.0 };
         for (f, &wt) in facilities.iter().zip(weights) {
             if wt == 0.0 {
