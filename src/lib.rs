@@ -15,6 +15,7 @@ pub mod claims;
 pub mod dictionary;
 pub mod error;
 pub mod hglm;
+pub mod outcome;
 pub mod output;
 pub mod standardize;
 pub mod synth;

@@ -1,0 +1,278 @@
+//! The outcome: unplanned hospital visits within 7 days of the procedure (methodology §3).
+//!
+//! Stages, each a pure `LazyFrame -> LazyFrame` function named after the rule it implements:
+//! * [`ed_and_observation_visits`] — outpatient claims at acute care hospitals with an ED
+//!   revenue center (0450–0459, 0981) or an observation stay (revenue center 0762, HCPCS G0378);
+//!   never planned (manual: "ED visits and observation stays are never planned");
+//! * [`inpatient_admissions`] — admissions at acute care hospitals, each put through the planned
+//!   admission algorithm v4.0 ([`planned_admission_algorithm`]): (1) any always-planned
+//!   procedure, (2) an always-planned principal diagnosis, (3) a potentially planned procedure
+//!   with a non-acute principal diagnosis → planned; (4) otherwise unplanned;
+//! * [`first_unplanned_visit_within_window`] — per index procedure, the first unplanned visit on
+//!   days 0 to 7 after it.
+//!
+//! Acute care hospital: CCN positions 3–6 in 0001–0879 (short-term) or 1300–1399 (critical
+//! access). The code tables come from the embedded dictionary (`data-dictionary/outcomes/`).
+
+use crate::dictionary::Dictionary;
+use crate::error::{PolarsContext, Result};
+use polars::prelude::*;
+
+/// Days after the procedure that count: day 0 (the procedure day) through day 7.
+pub const WINDOW_FIRST_DAY: i32 = 0;
+pub const WINDOW_LAST_DAY: i32 = 7;
+
+/// The code tables of the outcome as small frames for joins.
+#[derive(Clone)]
+pub struct OutcomeTables {
+    dx_ccs: DataFrame,
+    pcs_ccs: DataFrame,
+    always_planned_procedure_ccs: DataFrame,
+    always_planned_diagnosis_ccs: DataFrame,
+    potentially_planned_procedure_ccs: DataFrame,
+    potentially_planned_pcs: DataFrame,
+    acute_diagnosis_ccs: DataFrame,
+    acute_diagnosis: DataFrame,
+}
+
+fn map_frame(key: &str, value: &str, pairs: Vec<(String, String)>) -> Result<DataFrame> {
+    let (k, v): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
+    DataFrame::new(k.len(), vec![Column::new(key.into(), k), Column::new(value.into(), v)]).ctx(|| "building a code table".into())
+}
+
+fn flag_frame<'a>(key: &str, flag: &str, codes: impl IntoIterator<Item = &'a String>) -> Result<DataFrame> {
+    let mut k: Vec<String> = codes.into_iter().cloned().collect();
+    k.sort();
+    k.dedup();
+    let n = k.len();
+    DataFrame::new(n, vec![Column::new(key.into(), k), Column::new(flag.into(), vec![true; n])]).ctx(|| "building a code table".into())
+}
+
+impl OutcomeTables {
+    pub fn from_dictionary(d: &Dictionary) -> Result<Self> {
+        let p = &d.planned;
+        let mut dx: Vec<(String, String)> = p.icd10cm_to_ccs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+        dx.sort();
+        let mut pcs: Vec<(String, String)> = p.icd10pcs_to_ccs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+        pcs.sort();
+        Ok(OutcomeTables {
+            dx_ccs: map_frame("principal_dx", "dx_ccs", dx)?,
+            pcs_ccs: map_frame("procedure", "proc_ccs", pcs)?,
+            always_planned_procedure_ccs: flag_frame("proc_ccs", "always_planned_procedure", &p.always_planned_procedure_ccs)?,
+            always_planned_diagnosis_ccs: flag_frame("dx_ccs", "always_planned_diagnosis", &p.always_planned_diagnosis_ccs)?,
+            potentially_planned_procedure_ccs: flag_frame("proc_ccs", "potential_by_ccs", &p.potentially_planned_procedure_ccs)?,
+            potentially_planned_pcs: flag_frame("procedure", "potential_by_code", &p.potentially_planned_icd10pcs)?,
+            acute_diagnosis_ccs: flag_frame("dx_ccs", "acute_by_ccs", &p.acute_diagnosis_ccs)?,
+            acute_diagnosis: flag_frame("principal_dx", "acute_by_code", &p.acute_diagnosis_icd10cm)?,
+        })
+    }
+}
+
+/// True when a CCN (column `ccn`) belongs to an acute care hospital: positions 3–6 in 0001–0879
+/// or 1300–1399.
+pub fn is_acute_care_ccn(ccn: Expr) -> Expr {
+    let serial = ccn.str().slice(lit(2), lit(4)).cast(DataType::Int32);
+    (serial.clone().gt_eq(lit(1)).and(serial.clone().lt_eq(lit(879)))).or(serial.clone().gt_eq(lit(1300)).and(serial.lt_eq(lit(1399))))
+}
+
+fn left(lf: LazyFrame, other: &DataFrame, key: &str) -> LazyFrame {
+    lf.join(other.clone().lazy(), [col(key)], [col(key)], JoinArgs::new(JoinType::Left))
+}
+
+/// ED visits and observation stays: one row per outpatient claim at an acute care hospital with a
+/// qualifying line — `bene_id, claim_id, visit_date, visit_type, planned, paa_rule`.
+pub fn ed_and_observation_visits(outpatient: LazyFrame) -> LazyFrame {
+    let rev = col("revenue_center");
+    let is_ed = rev.clone().str().starts_with(lit("045")).or(rev.clone().eq(lit("0981")));
+    let is_obs = rev.eq(lit("0762")).or(col("hcpcs").eq(lit("G0378")).fill_null(lit(false)));
+    outpatient
+        .filter(is_acute_care_ccn(col("provider_ccn")).fill_null(lit(false)))
+        .with_columns([is_ed.alias("is_ed"), is_obs.alias("is_obs")])
+        .filter(col("is_ed").or(col("is_obs")))
+        .with_column(col("revenue_center_date").fill_null(col("claim_from_date")).alias("line_date"))
+        .group_by([col("bene_id"), col("claim_id")])
+        .agg([
+            col("line_date").min().alias("visit_date"),
+            col("is_obs").cast(DataType::Int32).max().alias("any_obs"),
+        ])
+        .with_columns([
+            when(col("any_obs").eq(lit(1))).then(lit("observation")).otherwise(lit("ed")).alias("visit_type"),
+            lit(false).alias("planned"),
+            lit("never_planned_outpatient").alias("paa_rule"),
+        ])
+        .select([col("bene_id"), col("claim_id"), col("visit_date"), col("visit_type"), col("planned"), col("paa_rule")])
+}
+
+/// The planned admission algorithm v4.0 on inpatient stays (one row per claim): adds
+/// `planned` and `paa_rule` (`always_planned_procedure`, `always_planned_diagnosis`,
+/// `potentially_planned_procedure_nonacute_diagnosis`, `unplanned`).
+pub fn planned_admission_algorithm(inpatient: LazyFrame, tables: &OutcomeTables) -> LazyFrame {
+    // Procedures in long form, one row per (claim, procedure code).
+    let procs: Vec<LazyFrame> = (1..=25)
+        .map(|k| {
+            inpatient
+                .clone()
+                .select([col("claim_id"), col(format!("proc_{k}")).alias("procedure")])
+                .filter(col("procedure").is_not_null())
+        })
+        .collect();
+    let long = concat(procs, UnionArgs::default()).unwrap_or_else(|_| inpatient.clone().select([col("claim_id")]).limit(0));
+    let long = left(long, &tables.pcs_ccs, "procedure");
+    let long = left(long, &tables.always_planned_procedure_ccs, "proc_ccs");
+    let long = left(long, &tables.potentially_planned_procedure_ccs, "proc_ccs");
+    let long = left(long, &tables.potentially_planned_pcs, "procedure");
+    let per_claim = long
+        .with_columns([
+            col("always_planned_procedure").fill_null(lit(false)).cast(DataType::Int32).alias("always_proc"),
+            col("potential_by_ccs")
+                .fill_null(lit(false))
+                .or(col("potential_by_code").fill_null(lit(false)))
+                .cast(DataType::Int32)
+                .alias("potential_proc"),
+        ])
+        .group_by([col("claim_id")])
+        .agg([col("always_proc").max(), col("potential_proc").max()]);
+
+    let stays = left(inpatient, &tables.dx_ccs, "principal_dx");
+    let stays = left(stays, &tables.always_planned_diagnosis_ccs, "dx_ccs");
+    let stays = left(stays, &tables.acute_diagnosis_ccs, "dx_ccs");
+    let stays = left(stays, &tables.acute_diagnosis, "principal_dx");
+    stays
+        .join(per_claim, [col("claim_id")], [col("claim_id")], JoinArgs::new(JoinType::Left))
+        .with_columns([
+            col("always_proc").fill_null(lit(0)).eq(lit(1)).alias("rule_1"),
+            col("always_planned_diagnosis").fill_null(lit(false)).alias("rule_2"),
+            col("potential_proc")
+                .fill_null(lit(0))
+                .eq(lit(1))
+                .and(col("acute_by_ccs").fill_null(lit(false)).or(col("acute_by_code").fill_null(lit(false))).not())
+                .alias("rule_3"),
+        ])
+        .with_columns([
+            when(col("rule_1"))
+                .then(lit("always_planned_procedure"))
+                .when(col("rule_2"))
+                .then(lit("always_planned_diagnosis"))
+                .when(col("rule_3"))
+                .then(lit("potentially_planned_procedure_nonacute_diagnosis"))
+                .otherwise(lit("unplanned"))
+                .alias("paa_rule"),
+            col("rule_1").or(col("rule_2")).or(col("rule_3")).alias("planned"),
+        ])
+}
+
+/// Inpatient admissions at acute care hospitals with their planned-admission decision:
+/// `bene_id, claim_id, visit_date, visit_type, planned, paa_rule`.
+pub fn inpatient_admissions(inpatient: LazyFrame, tables: &OutcomeTables) -> LazyFrame {
+    let acute = inpatient.filter(is_acute_care_ccn(col("provider_ccn")).fill_null(lit(false)));
+    planned_admission_algorithm(acute, tables).select([
+        col("bene_id"),
+        col("claim_id"),
+        col("admission_date").alias("visit_date"),
+        lit("inpatient").alias("visit_type"),
+        col("planned"),
+        col("paa_rule"),
+    ])
+}
+
+/// All hospital visits of the extract (ED, observation, inpatient).
+pub fn hospital_visits(outpatient: LazyFrame, inpatient: LazyFrame, tables: &OutcomeTables) -> LazyFrame {
+    concat([ed_and_observation_visits(outpatient), inpatient_admissions(inpatient, tables)], UnionArgs::default())
+        .expect("two frames with the same columns")
+}
+
+/// For each index procedure (`procedure_id, bene_id, procedure_date`), the first unplanned visit
+/// on days 0–7: adds `unplanned_visit`, `visit_type`, `visit_date`, `visit_day`, `visit_claim_id`.
+/// Ties on the same day prefer an inpatient admission, then observation, then ED.
+pub fn first_unplanned_visit_within_window(index: LazyFrame, visits: LazyFrame) -> LazyFrame {
+    let rank = when(col("visit_type").eq(lit("inpatient"))).then(lit(0)).when(col("visit_type").eq(lit("observation"))).then(lit(1)).otherwise(lit(2));
+    let hits = index
+        .clone()
+        .select([col("procedure_id"), col("bene_id"), col("procedure_date")])
+        .join(visits.filter(col("planned").not()), [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
+        .with_column((col("visit_date").cast(DataType::Int32) - col("procedure_date").cast(DataType::Int32)).alias("visit_day"))
+        .filter(col("visit_day").gt_eq(lit(WINDOW_FIRST_DAY)).and(col("visit_day").lt_eq(lit(WINDOW_LAST_DAY))))
+        .with_column(rank.alias("type_rank"))
+        .sort(["procedure_id", "visit_day", "type_rank", "claim_id"], SortMultipleOptions::default())
+        .group_by_stable([col("procedure_id")])
+        .agg([
+            col("visit_type").first(),
+            col("visit_date").first(),
+            col("visit_day").first(),
+            col("claim_id").first().alias("visit_claim_id"),
+        ])
+        .with_column(lit(true).alias("unplanned_visit"));
+    index
+        .join(hits, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
+        .with_column(col("unplanned_visit").fill_null(lit(false)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables() -> OutcomeTables {
+        OutcomeTables::from_dictionary(Dictionary::embedded().unwrap()).unwrap()
+    }
+
+    fn inpatient(rows: &[(&str, &str, Option<&str>)]) -> LazyFrame {
+        let n = rows.len();
+        let mut cols = vec![
+            Column::new("claim_id".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+            Column::new("principal_dx".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+            Column::new("proc_1".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+        ];
+        for k in 2..=25 {
+            cols.push(Column::new(format!("proc_{k}").into(), vec![None::<&str>; n]));
+        }
+        DataFrame::new(n, cols).unwrap().lazy()
+    }
+
+    fn rules(lf: LazyFrame) -> Vec<(String, String, bool)> {
+        let df = lf.sort(["claim_id"], Default::default()).collect().unwrap();
+        let ids = df.column("claim_id").unwrap().str().unwrap().clone();
+        let rule = df.column("paa_rule").unwrap().str().unwrap().clone();
+        let planned = df.column("planned").unwrap().bool().unwrap().clone();
+        (0..df.height())
+            .map(|i| (ids.get(i).unwrap().to_string(), rule.get(i).unwrap().to_string(), planned.get(i).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn planned_admission_algorithm_applies_its_four_steps_in_order_with_real_codes() {
+        let out = rules(planned_admission_algorithm(
+            inpatient(&[
+                // 1: kidney transplant (PCS 0TY00Z0, CCS 105) even with an acute diagnosis (sepsis).
+                ("a", "A419", Some("0TY00Z0")),
+                // 2: maintenance chemotherapy as principal diagnosis (Z5111, CCS 45).
+                ("b", "Z5111", None),
+                // 3: a potentially planned procedure with a non-acute principal diagnosis
+                //    (knee osteoarthritis M1711; total knee replacement 0SRC0J9).
+                ("c", "M1711", Some("0SRC0J9")),
+                // 4: the same procedure with an acute principal diagnosis (sepsis) is unplanned.
+                ("d", "A419", Some("0SRC0J9")),
+                // 4: an acute diagnosis and no procedure.
+                ("e", "I214", None),
+            ]),
+            &tables(),
+        ));
+        assert_eq!(
+            out,
+            vec![
+                ("a".into(), "always_planned_procedure".into(), true),
+                ("b".into(), "always_planned_diagnosis".into(), true),
+                ("c".into(), "potentially_planned_procedure_nonacute_diagnosis".into(), true),
+                ("d".into(), "unplanned".into(), false),
+                ("e".into(), "unplanned".into(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn acute_care_hospitals_by_ccn() {
+        let df = DataFrame::new(5, vec![Column::new("ccn".into(), ["220171", "221300", "223025", "220880", "22A001"])]).unwrap();
+        let out = df.lazy().select([is_acute_care_ccn(col("ccn")).fill_null(lit(false)).alias("acute")]).collect().unwrap();
+        let v: Vec<Option<bool>> = out.column("acute").unwrap().bool().unwrap().iter().collect();
+        assert_eq!(v, vec![Some(true), Some(true), Some(false), Some(false), Some(false)]);
+    }
+}

@@ -1,0 +1,63 @@
+//! The outcome stages against the generator's truth: given the index procedures, the unplanned
+//! visit found in the claims agrees with the truth for every procedure of every measure.
+
+use ascqr::claims::{scan_table, FileFormat, Table};
+use ascqr::dictionary::Dictionary;
+use ascqr::outcome::{first_unplanned_visit_within_window, hospital_visits, OutcomeTables};
+use ascqr::synth::{generate, Scale, SynthOptions};
+use indicatif::ProgressBar;
+use polars::prelude::*;
+
+#[test]
+fn unplanned_visits_agree_with_the_synthetic_truth_for_every_procedure() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SynthOptions::new(11, Scale::Small, "2021-2023", FileFormat::Parquet).unwrap();
+    generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let truth = LazyFrame::scan_parquet(
+        PlRefPath::new(dir.path().join("truth/procedures.parquet").to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+    .unwrap();
+    let index = truth.clone().select([col("procedure_id"), col("bene_id"), col("procedure_date")]);
+    let tables = OutcomeTables::from_dictionary(Dictionary::embedded().unwrap()).unwrap();
+    let visits = hospital_visits(
+        scan_table(dir.path(), Table::Outpatient).unwrap(),
+        scan_table(dir.path(), Table::Inpatient).unwrap(),
+        &tables,
+    );
+    let found = first_unplanned_visit_within_window(index, visits)
+        .select([
+            col("procedure_id"),
+            col("unplanned_visit").alias("found_visit"),
+            col("visit_type").alias("found_type"),
+            col("visit_day").alias("found_day"),
+        ]);
+    let compared = truth
+        .select([col("procedure_id"), col("unplanned_visit"), col("visit_type"), col("visit_day").cast(DataType::Int32)])
+        .join(found, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Inner))
+        .collect()
+        .unwrap();
+    let n = compared.height();
+    assert!(n > 3000, "{n} procedures");
+    let truth_flag = compared.column("unplanned_visit").unwrap().bool().unwrap().clone();
+    let found_flag = compared.column("found_visit").unwrap().bool().unwrap().clone();
+    let ids = compared.column("procedure_id").unwrap().str().unwrap().clone();
+    let mut events = 0;
+    for i in 0..n {
+        assert_eq!(truth_flag.get(i), found_flag.get(i), "procedure {:?}", ids.get(i));
+        if truth_flag.get(i) == Some(true) {
+            events += 1;
+        }
+    }
+    assert!(events > 30, "only {events} events");
+    // Where there is a visit, the type and day agree too.
+    let with_visit = compared.lazy().filter(col("unplanned_visit")).collect().unwrap();
+    let a = with_visit.column("visit_type").unwrap().str().unwrap().clone();
+    let b = with_visit.column("found_type").unwrap().str().unwrap().clone();
+    let da = with_visit.column("visit_day").unwrap().i32().unwrap().clone();
+    let db = with_visit.column("found_day").unwrap().i32().unwrap().clone();
+    for i in 0..with_visit.height() {
+        assert_eq!(a.get(i), b.get(i));
+        assert_eq!(da.get(i), db.get(i));
+    }
+}
