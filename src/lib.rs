@@ -12,6 +12,7 @@
 //! * [`output`] — files that appear only when complete.
 
 pub mod claims;
+pub mod cohort;
 pub mod dictionary;
 pub mod error;
 pub mod hglm;

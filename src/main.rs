@@ -117,6 +117,28 @@ Example:
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
+    /// Build a measure's cohort with its attrition table and 7-day outcome.
+    #[command(after_help = "\
+Writes OUT/cohort.parquet (index procedures: procedure_id = the ASC facility claim, beneficiary,
+facility NPI, procedure date, qualifying codes, unplanned_visit, visit type, date, day and claim),
+OUT/excluded.parquet (every other qualifying claim with the rule that excluded it) and
+OUT/attrition.csv (step, description, procedures_in, excluded, procedures_out, beneficiaries_out,
+facilities_out). Code lists come from the embedded data dictionary (reconstructed lists are
+labelled there).
+
+Example:
+  ascqr cohort --claims claims --measure asc12 --period 2021-01-01..2023-12-31 --out cohort_asc12")]
+    Cohort {
+        #[arg(long)]
+        claims: PathBuf,
+        #[arg(long, value_enum)]
+        measure: ascqr::dictionary::MeasureId,
+        /// Measurement period FROM..TO (YYYY-MM-DD..YYYY-MM-DD); default: every procedure.
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Fit the two-level logistic model to an analysis file and standardize facility results.
     #[command(after_help = "\
 The analysis file has one row per procedure (0/1 outcome), or one row per facility x covariate
@@ -198,8 +220,10 @@ Example:
     },
     /// Run the main job on the embedded default: synthesise a small extract and validate it.
     #[command(after_help = "\
-Today the demo generates a small synthetic extract (seed 1) in DIR/claims and validates it.
-It grows into the full pipeline (cohorts, outcomes, model, report) as those stages land.
+Today the demo generates a small synthetic extract (seed 1) in DIR/claims, validates it, and
+builds the four measures' cohorts with their 7-day outcomes (DIR/cohort_<measure>/), checking
+the counts against the generator's truth. It grows into the full pipeline (risk variables,
+model, report) as those stages land.
 
 Example:
   ascqr demo --out demo_out")]
@@ -263,6 +287,19 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             print!("{}", report.summary_table());
             println!("canonical extract: {}\nreject file: {}", out.display(), rejects.display());
         }
+        Command::Cohort { claims, measure, period, out } => {
+            let period = period.as_deref().map(ascqr::cohort::Period::parse).transpose()?;
+            let dict = ascqr::dictionary::Dictionary::embedded()?;
+            let result = ascqr::cohort::build(&claims, measure, period, dict)?;
+            ascqr::cohort::write(&out, &result)?;
+            println!("{:<48} {:>12} {:>10} {:>12}", "step", "in", "excluded", "out");
+            for s in &result.attrition {
+                println!("{:<48} {:>12} {:>10} {:>12}", s.step, s.procedures_in, s.excluded, s.procedures_out);
+            }
+            let events = result.cohort.column("unplanned_visit").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0);
+            println!("{} procedures in the cohort, {} with an unplanned hospital visit within 7 days", result.cohort.height(), events);
+            println!("wrote {}", out.display());
+        }
         Command::Fit { data, outcome, group, covariates, cases, method, agq_points, bootstrap, seed, min_cases, compare, max_iterations, out } => {
             let spec = ascqr::hglm::DataSpec { outcome, group, covariates, cases };
             let analysis = ascqr::hglm::AnalysisData::read(&data, &spec)?;
@@ -320,9 +357,27 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             bar.finish_and_clear();
             println!("== validation\n{}", report.summary_table());
             println!("reject file: {}", rejects.display());
+            println!("== cohorts and 7-day unplanned hospital visits (attrition in {}/cohort_<measure>/attrition.csv)", out.display());
+            println!("{:<8} {:>12} {:>10} {:>10} {:>9}   {}", "measure", "procedures", "excluded", "in cohort", "rate", "generator's truth");
+            let dict = ascqr::dictionary::Dictionary::embedded()?;
+            for (m, truth) in summary.measures.iter() {
+                let measure = ascqr::dictionary::MeasureId::from_name(m).expect("measure names come from the dictionary");
+                let result = ascqr::cohort::build(&claims, measure, None, dict)?;
+                ascqr::cohort::write(&out.join(format!("cohort_{m}")), &result)?;
+                let events = result.cohort.column("unplanned_visit").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0) as u64;
+                let n = result.cohort.height() as u64;
+                let facility_claims = result.attrition.iter().find(|s| s.step == "not_asc_facility_claim").map(|s| s.procedures_out).unwrap_or(0);
+                let agrees = n == truth.in_cohort && events == truth.unplanned_visits_in_cohort && facility_claims == truth.procedures;
+                println!(
+                    "{m:<8} {facility_claims:>12} {:>10} {n:>10} {:>8.2}%   {}",
+                    facility_claims - n,
+                    if n > 0 { 100.0 * events as f64 / n as f64 } else { 0.0 },
+                    if agrees { "counts agree" } else { "COUNTS DIFFER" }
+                );
+            }
             println!(
-                "\nNot built yet: cohorts, outcomes, risk adjustment, the hierarchical model and the report \
-                 (see README). The truth the synthetic extract was drawn from is in {}.",
+                "\nNot built yet: risk variables, and running the model on them (see README); `ascqr fit` \
+                 works on any analysis file. The truth the synthetic extract was drawn from is in {}.",
                 claims.join("truth").display()
             );
         }

@@ -1,0 +1,464 @@
+//! Cohorts of the claims-based measures: index procedures, each exclusion as its own named stage,
+//! the attrition table, and the 7-day outcome (methodology §1–§3; manual, ASC-12/17/18/19
+//! denominator statements).
+//!
+//! A procedure is an ASC facility claim (carrier, place of service 24, specialty 49) carrying a
+//! qualifying code of the measure; `procedure_id` is its claim id. Stages, in order, each
+//! excluding with a named reason (the same names the synthetic truth uses):
+//! 1. `asc_setting` — facility claims at an ASC (professional and office claims are not index
+//!    procedures);
+//! 2. `measurement_period`;
+//! 3. `age_under_65` — age `floor((procedure − birth)/365.25)` below 65;
+//! 4. `not_ffs_12_months_before` — Part A and Part B, no Medicare Advantage, in each of the 12
+//!    calendar months before the procedure month;
+//! 5. `not_ffs_7_days_after` (ASC-17/18/19) — the same in the months of days 0–7 after, unless the
+//!    patient died within 7 days;
+//! 6. `concurrent_high_risk_procedure` (ASC-12) — a high-risk code on the index claim;
+//! 7. `inflammatory_bowel_disease_or_diverticulitis` (ASC-12) — an exclusion diagnosis on the
+//!    index claim or on any claim in the 365 days before.
+//!
+//! Not built yet (see README): index selection among several qualifying claims of one patient in
+//! 7 days (the synthetic data has one per patient), the repeat-colonoscopy rule, CCN crosswalks.
+
+use crate::claims::{scan_table, Table};
+use crate::dictionary::{Dictionary, MeasureId};
+use crate::error::{AscqrError, PolarsContext, Result};
+use crate::outcome::{first_unplanned_visit_within_window, hospital_visits, OutcomeTables};
+use polars::prelude::*;
+use std::path::Path;
+
+/// One row of the attrition table.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct AttritionStep {
+    pub step: String,
+    pub description: String,
+    pub procedures_in: u64,
+    pub excluded: u64,
+    pub procedures_out: u64,
+    pub beneficiaries_out: u64,
+    pub facilities_out: u64,
+}
+
+pub struct CohortResult {
+    /// In-cohort procedures with their outcome.
+    pub cohort: DataFrame,
+    /// Excluded procedures with `exclusion_reason`.
+    pub excluded: DataFrame,
+    pub attrition: Vec<AttritionStep>,
+}
+
+/// Measurement period, inclusive, as days since 1970-01-01.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    pub first_day: i32,
+    pub last_day: i32,
+}
+
+impl Period {
+    /// Parses `YYYY-MM-DD..YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Period> {
+        let bad = || AscqrError::InvalidOption(format!("--period {s:?}: expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD"));
+        let (a, b) = s.split_once("..").ok_or_else(bad)?;
+        let a = crate::claims::validate::parse_iso_date(a.trim()).ok_or_else(bad)?;
+        let b = crate::claims::validate::parse_iso_date(b.trim()).ok_or_else(bad)?;
+        if a > b {
+            return Err(bad());
+        }
+        Ok(Period { first_day: a, last_day: b })
+    }
+}
+
+fn codes_frame(name: &str, codes: Vec<(String, f64)>) -> Result<DataFrame> {
+    let (k, v): (Vec<String>, Vec<f64>) = codes.into_iter().unzip();
+    DataFrame::new(k.len(), vec![Column::new(name.into(), k), Column::new("work_rvu".into(), v)]).ctx(|| "code table".into())
+}
+
+fn days(e: Expr) -> Expr {
+    e.cast(DataType::Int32)
+}
+
+/// Qualifying carrier lines → one row per claim: `procedure_id, bene_id, facility_npi,
+/// place_of_service, provider_specialty, procedure_date, n_qualifying, primary_hcpcs, work_rvu`.
+pub fn qualifying_procedure_claims(carrier: LazyFrame, codes: &DataFrame) -> LazyFrame {
+    carrier
+        .join(codes.clone().lazy(), [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner))
+        .sort(["claim_id", "work_rvu", "hcpcs"], SortMultipleOptions::default().with_order_descending_multi([false, true, false]))
+        .group_by_stable([col("claim_id")])
+        .agg([
+            col("bene_id").first(),
+            col("billing_npi").first().alias("facility_npi"),
+            col("place_of_service").first(),
+            col("provider_specialty").first(),
+            col("line_first_date").min().alias("procedure_date"),
+            col("hcpcs").len().cast(DataType::Int64).alias("n_qualifying"),
+            col("hcpcs").first().alias("primary_hcpcs"),
+            col("work_rvu").first(),
+        ])
+        .rename(["claim_id"], ["procedure_id"], true)
+}
+
+/// Months (index year·12 + month − 1) in which a beneficiary had Part A, Part B and no MA.
+fn ffs_runs(enrollment: LazyFrame) -> LazyFrame {
+    enrollment
+        .filter(col("part_a").and(col("part_b")).and(col("medicare_advantage").not()))
+        .select([
+            col("bene_id"),
+            (col("year") * lit(12) + col("first_month") - lit(1)).alias("run_first"),
+            (col("year") * lit(12) + col("last_month") - lit(1)).alias("run_last"),
+        ])
+}
+
+fn month_index(date: Expr) -> Expr {
+    date.clone().dt().year().cast(DataType::Int64) * lit(12) + date.dt().month().cast(DataType::Int64) - lit(1)
+}
+
+/// Flags procedures whose months `req_first..=req_last` are not all fee-for-service A and B.
+fn months_not_covered(procs: LazyFrame, runs: LazyFrame) -> LazyFrame {
+    let lo = when(col("run_first").gt(col("req_first"))).then(col("run_first")).otherwise(col("req_first"));
+    let hi = when(col("run_last").lt(col("req_last"))).then(col("run_last")).otherwise(col("req_last"));
+    let covered = procs
+        .clone()
+        .join(runs, [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
+        .with_column((hi - lo + lit(1)).alias("overlap"))
+        .filter(col("overlap").gt(lit(0)))
+        .group_by([col("procedure_id")])
+        .agg([col("overlap").sum().alias("covered")]);
+    procs
+        .join(covered, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
+        .with_column(col("covered").fill_null(lit(0)).lt(col("req_last") - col("req_first") + lit(1)).alias("fails"))
+}
+
+/// Stage 4: FFS Part A and B in each of the 12 calendar months before the procedure month.
+pub fn not_ffs_12_months_before(procs: LazyFrame, enrollment: LazyFrame) -> LazyFrame {
+    let m = month_index(col("procedure_date"));
+    let p = procs.select([col("procedure_id"), col("bene_id"), (m.clone() - lit(12)).alias("req_first"), (m - lit(1)).alias("req_last")]);
+    months_not_covered(p, ffs_runs(enrollment)).select([col("procedure_id"), col("fails")])
+}
+
+/// Stage 5: FFS Part A and B in the months of days 0–7 after, unless the patient died in them.
+pub fn not_ffs_7_days_after(procs: LazyFrame, enrollment: LazyFrame) -> LazyFrame {
+    let end = (days(col("procedure_date")) + lit(7)).cast(DataType::Date);
+    let p = procs.select([
+        col("procedure_id"),
+        col("bene_id"),
+        col("procedure_date"),
+        col("death_date"),
+        month_index(col("procedure_date")).alias("req_first"),
+        month_index(end).alias("req_last"),
+    ]);
+    let died_within_7 = col("death_date").is_not_null().and(days(col("death_date")).lt_eq(days(col("procedure_date")) + lit(7)));
+    months_not_covered(p, ffs_runs(enrollment))
+        .with_column(col("fails").and(died_within_7.not()).alias("fails"))
+        .select([col("procedure_id"), col("fails")])
+}
+
+/// Stage 6 (ASC-12): a concurrent high-risk code billed on the index claim.
+pub fn concurrent_high_risk_procedure(procs: LazyFrame, carrier: LazyFrame, high_risk: &DataFrame) -> LazyFrame {
+    let flagged = carrier
+        .select([col("claim_id"), col("hcpcs")])
+        .join(high_risk.clone().lazy(), [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner))
+        .group_by([col("claim_id")])
+        .agg([col("hcpcs").len().alias("n_high_risk")]);
+    procs
+        .select([col("procedure_id")])
+        .join(flagged, [col("procedure_id")], [col("claim_id")], JoinArgs::new(JoinType::Left))
+        .with_column(col("n_high_risk").is_not_null().alias("fails"))
+        .select([col("procedure_id"), col("fails")])
+}
+
+/// All diagnoses of all claims in long form: `bene_id, claim_id, claim_date, dx`.
+pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: LazyFrame) -> LazyFrame {
+    let mut parts = Vec::new();
+    let mut add = |lf: &LazyFrame, date: &str, columns: Vec<String>| {
+        for c in columns {
+            parts.push(
+                lf.clone()
+                    .select([col("bene_id"), col("claim_id"), col(date).alias("claim_date"), col(c.as_str()).alias("dx")])
+                    .filter(col("dx").is_not_null()),
+            );
+        }
+    };
+    let mut carrier_cols = vec!["principal_dx".to_string(), "line_dx".to_string()];
+    carrier_cols.extend((1..=12).map(|i| format!("dx_{i}")));
+    add(&carrier, "claim_from_date", carrier_cols);
+    let mut inst_cols = vec!["principal_dx".to_string()];
+    inst_cols.extend((1..=25).map(|i| format!("dx_{i}")));
+    add(&outpatient, "claim_from_date", inst_cols.clone());
+    add(&inpatient, "admission_date", inst_cols);
+    concat(parts, UnionArgs::default()).expect("frames with the same columns")
+}
+
+/// Stage 7 (ASC-12): an exclusion diagnosis on the index claim or on a claim in the 365 days
+/// before the procedure.
+pub fn ibd_or_diverticulitis(procs: LazyFrame, diagnoses: LazyFrame, exclusion_dx: &DataFrame) -> LazyFrame {
+    let hits = diagnoses.join(exclusion_dx.clone().lazy(), [col("dx")], [col("dx")], JoinArgs::new(JoinType::Inner));
+    let offset = days(col("claim_date")) - days(col("procedure_date"));
+    let flagged = procs
+        .clone()
+        .select([col("procedure_id"), col("bene_id"), col("procedure_date")])
+        .join(hits, [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
+        .filter(col("claim_id").eq(col("procedure_id")).or(offset.clone().gt_eq(lit(-365)).and(offset.lt_eq(lit(-1)))))
+        .group_by([col("procedure_id")])
+        .agg([col("dx").len().alias("n_exclusion_dx")]);
+    procs
+        .select([col("procedure_id")])
+        .join(flagged, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
+        .with_column(col("n_exclusion_dx").is_not_null().alias("fails"))
+        .select([col("procedure_id"), col("fails")])
+}
+
+fn counts(df: &DataFrame) -> Result<(u64, u64, u64)> {
+    let n = df.height() as u64;
+    let b = df.column("bene_id").and_then(|c| c.n_unique()).ctx(|| "counting".into())? as u64;
+    let f = df.column("facility_npi").and_then(|c| c.n_unique()).ctx(|| "counting".into())? as u64;
+    Ok(if n == 0 { (0, 0, 0) } else { (n, b, f) })
+}
+
+struct Attrition {
+    steps: Vec<AttritionStep>,
+    excluded: Vec<DataFrame>,
+}
+
+impl Attrition {
+    /// Applies one rule: `fails` (procedure_id, fails) marks procedures to exclude.
+    fn apply(&mut self, procs: DataFrame, step: &str, description: &str, fails: LazyFrame) -> Result<DataFrame> {
+        let ctx = || format!("cohort stage {step}");
+        let marked = procs
+            .lazy()
+            .join(fails, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
+            .with_column(col("fails").fill_null(lit(false)))
+            .collect()
+            .ctx(ctx)?;
+        let kept = marked.clone().lazy().filter(col("fails").not()).drop(cols(["fails"])).collect().ctx(ctx)?;
+        let out = marked
+            .lazy()
+            .filter(col("fails"))
+            .select([col("procedure_id"), col("bene_id"), col("facility_npi"), col("procedure_date"), lit(step).alias("exclusion_reason")])
+            .collect()
+            .ctx(ctx)?;
+        let (n_out, b_out, f_out) = counts(&kept)?;
+        self.steps.push(AttritionStep {
+            step: step.to_string(),
+            description: description.to_string(),
+            procedures_in: n_out + out.height() as u64,
+            excluded: out.height() as u64,
+            procedures_out: n_out,
+            beneficiaries_out: b_out,
+            facilities_out: f_out,
+        });
+        self.excluded.push(out);
+        Ok(kept)
+    }
+}
+
+/// Builds the cohort of `measure` from the canonical extract in `claims_dir`.
+pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary) -> Result<CohortResult> {
+    let def = dict.measure(measure);
+    let codes = codes_frame(
+        "hcpcs",
+        def.cohort_codes
+            .iter()
+            .filter(|c| c.is_cohort())
+            .map(|c| (c.hcpcs.clone(), c.work_rvu_2025.or(c.work_rvu_2023).unwrap_or(0.0)))
+            .collect(),
+    )?;
+    let carrier = scan_table(claims_dir, Table::Carrier)?;
+    let candidates = qualifying_procedure_claims(carrier.clone(), &codes).collect().ctx(|| "finding qualifying procedures".into())?;
+    let (n0, b0, f0) = counts(&candidates)?;
+    let mut att = Attrition {
+        steps: vec![AttritionStep {
+            step: "qualifying_procedure_claims".into(),
+            description: format!("carrier claims with a {} qualifying code (data-dictionary/measures/{}/cohort_codes.csv)", def.measure.short_name, measure),
+            procedures_in: n0,
+            excluded: 0,
+            procedures_out: n0,
+            beneficiaries_out: b0,
+            facilities_out: f0,
+        }],
+        excluded: Vec::new(),
+    };
+    let not_asc = candidates
+        .clone()
+        .lazy()
+        .select([
+            col("procedure_id"),
+            (col("place_of_service").eq(lit("24")).and(col("provider_specialty").eq(lit("49"))))
+                .fill_null(lit(false))
+                .not()
+                .alias("fails"),
+        ]);
+    let procs = att.apply(candidates, "not_asc_facility_claim", "not an ASC facility claim (place of service 24, specialty 49)", not_asc)?;
+    let procs = match period {
+        Some(p) => {
+            let outside = procs.clone().lazy().select([
+                col("procedure_id"),
+                days(col("procedure_date")).lt(lit(p.first_day)).or(days(col("procedure_date")).gt(lit(p.last_day))).alias("fails"),
+            ]);
+            att.apply(procs, "outside_measurement_period", "procedure date outside the measurement period", outside)?
+        }
+        None => procs,
+    };
+    // Beneficiary facts.
+    let benes = scan_table(claims_dir, Table::Beneficiaries)?.select([col("bene_id"), col("birth_date"), col("death_date")]);
+    let procs = procs
+        .lazy()
+        .join(benes, [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Left))
+        .collect()
+        .ctx(|| "joining beneficiaries".into())?;
+    // floor(d / 365.25) < 65  ⇔  d < 65 × 365.25 days.
+    let age_days = (days(col("procedure_date")) - days(col("birth_date"))).cast(DataType::Float64);
+    let under_65 = procs.clone().lazy().select([col("procedure_id"), age_days.lt(lit(65.0 * 365.25)).fill_null(lit(true)).alias("fails")]);
+    let procs = att.apply(procs, "age_under_65", "younger than 65 at the procedure (or no beneficiary record)", under_65)?;
+    let enrollment = scan_table(claims_dir, Table::Enrollment)?;
+    let before = not_ffs_12_months_before(procs.clone().lazy(), enrollment.clone());
+    let mut procs = att.apply(procs, "not_ffs_12_months_before", "not in fee-for-service Part A and B in each of the 12 months before", before)?;
+    if measure != MeasureId::Asc12 {
+        let after = not_ffs_7_days_after(procs.clone().lazy(), enrollment);
+        procs = att.apply(procs, "not_ffs_7_days_after", "alive but not in fee-for-service Part A and B in the 7 days after", after)?;
+    }
+    if measure == MeasureId::Asc12 {
+        let high_risk = codes_frame(
+            "hcpcs",
+            def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| (c.hcpcs.clone(), 0.0)).collect(),
+        )?;
+        let hr = concurrent_high_risk_procedure(procs.clone().lazy(), carrier.clone(), &high_risk);
+        procs = att.apply(procs, "concurrent_high_risk_procedure", "a concurrent high-risk procedure on the index claim", hr)?;
+        let excl: Vec<String> = dict.asc12_exclusions.iter().map(|e| e.icd10cm.clone()).collect();
+        let excl = DataFrame::new(excl.len(), vec![Column::new("dx".into(), excl)]).ctx(|| "exclusion codes".into())?;
+        let dx = diagnoses_long(carrier, scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?);
+        let ibd = ibd_or_diverticulitis(procs.clone().lazy(), dx, &excl);
+        procs = att.apply(
+            procs,
+            "inflammatory_bowel_disease_or_diverticulitis",
+            "inflammatory bowel disease or diverticulitis on the index claim or in the 365 days before",
+            ibd,
+        )?;
+    }
+    let tables = OutcomeTables::from_dictionary(dict)?;
+    let visits = hospital_visits(scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &tables);
+    let cohort = first_unplanned_visit_within_window(procs.lazy(), visits)
+        .with_column(lit(measure.as_str()).alias("measure"))
+        .sort(["procedure_id"], SortMultipleOptions::default())
+        .collect()
+        .ctx(|| "finding hospital visits".into())?;
+    let excluded = if att.excluded.is_empty() {
+        DataFrame::empty()
+    } else {
+        concat(att.excluded.iter().map(|d| d.clone().lazy()).collect::<Vec<_>>(), UnionArgs::default())
+            .and_then(|lf| lf.sort(["procedure_id"], SortMultipleOptions::default()).collect())
+            .ctx(|| "collecting exclusions".into())?
+    };
+    Ok(CohortResult { cohort, excluded, attrition: att.steps })
+}
+
+/// Writes `cohort.parquet`, `excluded.parquet` and `attrition.csv` (each atomically).
+pub fn write(out: &Path, result: &CohortResult) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
+    for (name, df) in [("cohort.parquet", &result.cohort), ("excluded.parquet", &result.excluded)] {
+        let target = crate::output::TempPath::new(&out.join(name))?;
+        let mut df = df.clone();
+        ParquetWriter::new(target.create_file()?).finish(&mut df).ctx(|| format!("writing {name}"))?;
+        target.commit()?;
+    }
+    let mut text = String::from("step,description,procedures_in,excluded,procedures_out,beneficiaries_out,facilities_out\n");
+    for s in &result.attrition {
+        text.push_str(&format!(
+            "{},\"{}\",{},{},{},{},{}\n",
+            s.step, s.description, s.procedures_in, s.excluded, s.procedures_out, s.beneficiaries_out, s.facilities_out
+        ));
+    }
+    crate::output::write_atomic(&out.join("attrition.csv"), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> i32 {
+        crate::claims::validate::parse_iso_date(s).unwrap()
+    }
+
+    fn procs(rows: &[(&str, &str, Option<&str>)]) -> LazyFrame {
+        let n = rows.len();
+        DataFrame::new(
+            n,
+            vec![
+                Column::new("procedure_id".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                Column::new("bene_id".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                Column::new("procedure_date".into(), rows.iter().map(|r| date(r.1)).collect::<Vec<_>>()).cast(&DataType::Date).unwrap(),
+                Column::new("death_date".into(), rows.iter().map(|r| r.2.map(date)).collect::<Vec<_>>()).cast(&DataType::Date).unwrap(),
+            ],
+        )
+        .unwrap()
+        .lazy()
+    }
+
+    /// Enrollment runs (bene, year, first month, last month, medicare advantage), all A and B.
+    fn enrollment(rows: &[(&str, i64, i64, i64, bool)]) -> LazyFrame {
+        let n = rows.len();
+        DataFrame::new(
+            n,
+            vec![
+                Column::new("bene_id".into(), rows.iter().map(|r| r.0).collect::<Vec<_>>()),
+                Column::new("year".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+                Column::new("first_month".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>()),
+                Column::new("last_month".into(), rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+                Column::new("part_a".into(), vec![true; n]),
+                Column::new("part_b".into(), vec![true; n]),
+                Column::new("medicare_advantage".into(), rows.iter().map(|r| r.4).collect::<Vec<_>>()),
+            ],
+        )
+        .unwrap()
+        .lazy()
+    }
+
+    fn fails(lf: LazyFrame) -> Vec<(String, bool)> {
+        let df = lf.sort(["procedure_id"], Default::default()).collect().unwrap();
+        let ids = df.column("procedure_id").unwrap().str().unwrap().clone();
+        let f = df.column("fails").unwrap().bool().unwrap().clone();
+        (0..df.height()).map(|i| (ids.get(i).unwrap().to_string(), f.get(i).unwrap())).collect()
+    }
+
+    #[test]
+    fn twelve_months_before_are_the_calendar_months_before_the_procedure_month() {
+        // Procedure 2022-06-15: months 2021-06 … 2022-05 must be fee-for-service.
+        let p = procs(&[("a", "2022-06-15", None), ("b", "2022-06-15", None), ("c", "2022-06-15", None)]);
+        let e = enrollment(&[
+            // a: Medicare Advantage in May 2021 (13 months before): still in.
+            ("a", 2021, 1, 5, true),
+            ("a", 2021, 6, 12, false),
+            ("a", 2022, 1, 12, false),
+            // b: Medicare Advantage in June 2021 (the first month of the window): out.
+            ("b", 2021, 1, 5, false),
+            ("b", 2021, 6, 6, true),
+            ("b", 2021, 7, 12, false),
+            ("b", 2022, 1, 12, false),
+            // c: no enrollment record for 2021 at all: out.
+            ("c", 2022, 1, 12, false),
+        ]);
+        assert_eq!(fails(not_ffs_12_months_before(p, e)), vec![("a".into(), false), ("b".into(), true), ("c".into(), true)]);
+    }
+
+    #[test]
+    fn seven_days_after_need_enrollment_unless_the_patient_died() {
+        // 2022-06-27 + 7 days = 2022-07-04: June and July must be fee-for-service.
+        let p = procs(&[("a", "2022-06-27", None), ("b", "2022-06-27", Some("2022-06-30")), ("c", "2022-06-10", None)]);
+        let e = enrollment(&[
+            ("a", 2022, 1, 6, false),
+            ("a", 2022, 7, 12, true),
+            ("b", 2022, 1, 6, false),
+            // c: MA from July, but its 7 days end in June.
+            ("c", 2022, 1, 6, false),
+            ("c", 2022, 7, 12, true),
+        ]);
+        assert_eq!(fails(not_ffs_7_days_after(p, e)), vec![("a".into(), true), ("b".into(), false), ("c".into(), false)]);
+    }
+
+    #[test]
+    fn periods_parse_with_a_clear_message() {
+        let p = Period::parse("2021-01-01..2022-12-31").unwrap();
+        assert!(p.first_day < p.last_day);
+        let e = Period::parse("2022..2021").unwrap_err().to_string();
+        assert_eq!(e, "invalid option: --period \"2022..2021\": expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD");
+    }
+}

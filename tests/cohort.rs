@@ -1,0 +1,67 @@
+//! Cohorts against the generator's truth: membership, the excluding rule and the outcome agree
+//! for every procedure of every measure; the attrition table loses nothing between rows.
+
+use ascqr::claims::FileFormat;
+use ascqr::cohort::build;
+use ascqr::dictionary::{Dictionary, MeasureId};
+use ascqr::synth::{generate, Scale, SynthOptions};
+use indicatif::ProgressBar;
+use polars::prelude::*;
+use std::collections::BTreeMap;
+
+fn strings(df: &DataFrame, c: &str) -> Vec<Option<String>> {
+    df.column(c).unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+}
+
+#[test]
+fn cohorts_and_outcomes_agree_with_the_synthetic_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SynthOptions::new(2, Scale::Small, "2021-2023", FileFormat::Parquet).unwrap();
+    generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let truth = ParquetReader::new(std::fs::File::open(dir.path().join("truth/procedures.parquet")).unwrap()).finish().unwrap();
+    let dict = Dictionary::embedded().unwrap();
+    for m in MeasureId::ALL {
+        let result = build(dir.path(), m, None, dict).unwrap();
+        let t = truth.clone().lazy().filter(col("measure").eq(lit(m.as_str()))).collect().unwrap();
+        let ids = strings(&t, "procedure_id");
+        let reasons = strings(&t, "exclusion_reason");
+        let visits: Vec<Option<bool>> = t.column("unplanned_visit").unwrap().bool().unwrap().iter().collect();
+
+        let in_cohort: BTreeMap<String, bool> = strings(&result.cohort, "procedure_id")
+            .into_iter()
+            .zip(result.cohort.column("unplanned_visit").unwrap().bool().unwrap().iter())
+            .map(|(id, v)| (id.unwrap(), v.unwrap()))
+            .collect();
+        let excluded: BTreeMap<String, String> = strings(&result.excluded, "procedure_id")
+            .into_iter()
+            .zip(strings(&result.excluded, "exclusion_reason"))
+            .map(|(a, b)| (a.unwrap(), b.unwrap()))
+            .filter(|(_, r)| r != "not_asc_facility_claim")
+            .collect();
+        assert_eq!(in_cohort.len() + excluded.len(), ids.len(), "{m}: every truth procedure is found once");
+        let mut events = 0;
+        for ((id, reason), visit) in ids.iter().zip(&reasons).zip(&visits) {
+            let id = id.as_ref().unwrap();
+            match reason {
+                None => {
+                    let found = in_cohort.get(id).unwrap_or_else(|| panic!("{m}: {id} should be in the cohort, found {:?}", excluded.get(id)));
+                    assert_eq!(Some(*found), *visit, "{m}: outcome of {id}");
+                    events += *found as usize;
+                }
+                Some(r) => assert_eq!(excluded.get(id), Some(r), "{m}: exclusion of {id}"),
+            }
+        }
+        assert!(events > 0, "{m}: no events");
+        // Attrition: the first row is the input, each row starts where the last ended.
+        let a = &result.attrition;
+        assert_eq!(a[0].procedures_in, a[0].procedures_out);
+        for w in a.windows(2) {
+            assert_eq!(w[1].procedures_in, w[0].procedures_out, "{m}: {} → {}", w[0].step, w[1].step);
+            assert_eq!(w[1].procedures_in - w[1].excluded, w[1].procedures_out);
+        }
+        assert_eq!(a.last().unwrap().procedures_out as usize, result.cohort.height());
+        // Professional (surgeon) claims at place of service 24 are counted out, not lost.
+        let not_asc = a.iter().find(|s| s.step == "not_asc_facility_claim").unwrap();
+        assert_eq!(not_asc.excluded as usize, ids.len(), "{m}: one professional claim per procedure");
+    }
+}
