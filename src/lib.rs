@@ -14,6 +14,7 @@
 pub mod claims;
 pub mod cohort;
 pub mod dictionary;
+pub mod eligibility;
 pub mod error;
 pub mod hglm;
 pub mod outcome;

@@ -7,6 +7,7 @@
 //! with 2; `--help` and `--version` exit with 0.
 
 use ascqr::claims::{FileFormat, Layout};
+use ascqr::error::PolarsContext;
 use ascqr::synth::{Scale, SynthOptions};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -138,6 +139,22 @@ Example:
         period: Option<String>,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// List ASCs with fewer than 240 Medicare claims in a year (not required to report next year).
+    #[command(after_help = "\
+Counts distinct ASC facility claims (place of service 24, specialty 49) per billing NPI with a
+line in the year. Writes --out as CSV (facility_npi, claims, below_threshold) when given.
+
+Example:
+  ascqr eligibility --claims claims --year 2022 --out eligibility_2022.csv")]
+    Eligibility {
+        #[arg(long)]
+        claims: PathBuf,
+        #[arg(long)]
+        year: i32,
+        /// CSV of every ASC's count.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Fit the two-level logistic model to an analysis file and standardize facility results.
     #[command(after_help = "\
@@ -299,6 +316,30 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let events = result.cohort.column("unplanned_visit").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0);
             println!("{} procedures in the cohort, {} with an unplanned hospital visit within 7 days", result.cohort.height(), events);
             println!("wrote {}", out.display());
+        }
+        Command::Eligibility { claims, year, out } => {
+            let df = ascqr::eligibility::claim_counts(&claims, year)?;
+            let below = df.column("below_threshold").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0);
+            println!(
+                "{} ASCs billed in {year}; {below} had fewer than {} claims",
+                df.height(),
+                ascqr::eligibility::MINIMUM_CLAIMS
+            );
+            let ids = df.column("facility_npi").and_then(|c| c.str().cloned()).ctx(|| "eligibility".into())?;
+            let counts = df.column("claims").and_then(|c| c.i64().cloned()).ctx(|| "eligibility".into())?;
+            let flags = df.column("below_threshold").and_then(|c| c.bool().cloned()).ctx(|| "eligibility".into())?;
+            let mut text = String::from("facility_npi,claims,below_threshold\n");
+            for i in 0..df.height() {
+                let line = format!("{},{},{}\n", ids.get(i).unwrap_or(""), counts.get(i).unwrap_or(0), flags.get(i).unwrap_or(false));
+                if flags.get(i) == Some(true) {
+                    print!("  {line}");
+                }
+                text.push_str(&line);
+            }
+            if let Some(path) = out {
+                ascqr::output::write_atomic(&path, text.as_bytes())?;
+                println!("wrote {}", path.display());
+            }
         }
         Command::Fit { data, outcome, group, covariates, cases, method, agq_points, bootstrap, seed, min_cases, compare, max_iterations, out } => {
             let spec = ascqr::hglm::DataSpec { outcome, group, covariates, cases };

@@ -65,3 +65,30 @@ fn cohorts_and_outcomes_agree_with_the_synthetic_truth() {
         assert_eq!(not_asc.excluded as usize, ids.len(), "{m}: one professional claim per procedure");
     }
 }
+
+#[test]
+fn eligibility_counts_each_asc_facility_claim_of_the_year() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SynthOptions::new(4, Scale::Small, "2021-2022", FileFormat::Parquet).unwrap();
+    generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let counts = ascqr::eligibility::claim_counts(dir.path(), 2022).unwrap();
+    // The truth has one ASC facility claim per procedure.
+    let expected = LazyFrame::scan_parquet(
+        PlRefPath::new(dir.path().join("truth/procedures.parquet").to_string_lossy().as_ref()),
+        ScanArgsParquet::default(),
+    )
+    .unwrap()
+    .filter(col("procedure_date").dt().year().eq(lit(2022)))
+    .group_by([col("facility_id")])
+    .agg([len().cast(DataType::Int64).alias("expected")])
+    .collect()
+    .unwrap();
+    assert_eq!(counts.height(), expected.height());
+    let joined = counts
+        .lazy()
+        .join(expected.lazy(), [col("facility_npi")], [col("facility_id")], JoinArgs::new(JoinType::Inner))
+        .filter(col("claims").neq(col("expected")))
+        .collect()
+        .unwrap();
+    assert_eq!(joined.height(), 0, "{joined}");
+}
