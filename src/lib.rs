@@ -19,6 +19,7 @@ pub mod error;
 pub mod hglm;
 pub mod outcome;
 pub mod output;
+pub mod risk;
 pub mod standardize;
 pub mod synth;
 

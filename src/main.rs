@@ -140,6 +140,26 @@ Example:
         #[arg(long)]
         out: PathBuf,
     },
+    /// Build the analysis file (risk variables and outcome per procedure) from a cohort.
+    #[command(after_help = "\
+Reads COHORT/cohort.parquet (from `ascqr cohort`) and the claims, and writes OUT/analysis.parquet
+(procedure_id, facility_id, outcome, one column per risk variable as named in
+data-dictionary/measures/<measure>/risk_variables.csv), OUT/analysis_collapsed.parquet (facility
+x covariate pattern with cases and events) and OUT/variables.json. The analysis file is the
+input of `ascqr fit`.
+
+Example:
+  ascqr features --cohort cohort_asc12 --claims claims --out features_asc12
+  ascqr fit --data features_asc12/analysis.parquet --outcome outcome --group facility_id \\
+            --covariates $(...) --out fit_asc12")]
+    Features {
+        #[arg(long)]
+        cohort: PathBuf,
+        #[arg(long)]
+        claims: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List ASCs with fewer than 240 Medicare claims in a year (not required to report next year).
     #[command(after_help = "\
 Counts distinct ASC facility claims (place of service 24, specialty 49) per billing NPI with a
@@ -316,6 +336,22 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let events = result.cohort.column("unplanned_visit").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0);
             println!("{} procedures in the cohort, {} with an unplanned hospital visit within 7 days", result.cohort.height(), events);
             println!("wrote {}", out.display());
+        }
+        Command::Features { cohort, claims, out } => {
+            use polars::prelude::*;
+            let path = cohort.join("cohort.parquet");
+            let file = std::fs::File::open(&path).map_err(|e| ascqr::AscqrError::io(&path, e))?;
+            let df = ParquetReader::new(file).finish().ctx(|| format!("reading {}", path.display()))?;
+            let measure = df
+                .column("measure")
+                .ok()
+                .and_then(|c| c.str().ok().and_then(|s| s.get(0).map(str::to_string)))
+                .and_then(|m| ascqr::dictionary::MeasureId::from_name(&m))
+                .ok_or_else(|| ascqr::AscqrError::Other(format!("{}: no `measure` column with a measure name", path.display())))?;
+            let dict = ascqr::dictionary::Dictionary::embedded()?;
+            let analysis = ascqr::risk::analysis_frame(&claims, measure, &df, dict)?;
+            ascqr::risk::write_analysis(&out, measure, &analysis, dict)?;
+            println!("{measure}: {} procedures, {} risk variables; wrote {}", analysis.height(), dict.measure(measure).risk_variables.len(), out.display());
         }
         Command::Eligibility { claims, year, out } => {
             let df = ascqr::eligibility::claim_counts(&claims, year)?;
