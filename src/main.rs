@@ -259,8 +259,9 @@ Example:
     #[command(after_help = "\
 Today the demo generates a small synthetic extract (seed 1) in DIR/claims, validates it, and
 builds the four measures' cohorts with their 7-day outcomes (DIR/cohort_<measure>/), checking
-the counts against the generator's truth. It grows into the full pipeline (risk variables,
-model, report) as those stages land.
+the counts against the generator's truth, and their analysis files with the risk variables
+(DIR/features_<measure>/), the input of `ascqr fit`. It grows into the full pipeline (model
+and report in one command) as those stages land.
 
 Example:
   ascqr demo --out demo_out")]
@@ -434,13 +435,18 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             bar.finish_and_clear();
             println!("== validation\n{}", report.summary_table());
             println!("reject file: {}", rejects.display());
-            println!("== cohorts and 7-day unplanned hospital visits (attrition in {}/cohort_<measure>/attrition.csv)", out.display());
+            println!(
+                "== cohorts, 7-day unplanned hospital visits and risk variables\n   (attrition in {0}/cohort_<measure>/attrition.csv, analysis files in {0}/features_<measure>/)",
+                out.display()
+            );
             println!("{:<8} {:>12} {:>10} {:>10} {:>9}   {}", "measure", "procedures", "excluded", "in cohort", "rate", "generator's truth");
             let dict = ascqr::dictionary::Dictionary::embedded()?;
             for (m, truth) in summary.measures.iter() {
                 let measure = ascqr::dictionary::MeasureId::from_name(m).expect("measure names come from the dictionary");
                 let result = ascqr::cohort::build(&claims, measure, None, dict)?;
                 ascqr::cohort::write(&out.join(format!("cohort_{m}")), &result)?;
+                let analysis = ascqr::risk::analysis_frame(&claims, measure, &result.cohort, dict)?;
+                ascqr::risk::write_analysis(&out.join(format!("features_{m}")), measure, &analysis, dict)?;
                 let events = result.cohort.column("unplanned_visit").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0) as u64;
                 let n = result.cohort.height() as u64;
                 let facility_claims = result.attrition.iter().find(|s| s.step == "not_asc_facility_claim").map(|s| s.procedures_out).unwrap_or(0);
@@ -453,8 +459,10 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 );
             }
             println!(
-                "\nNot built yet: risk variables, and running the model on them (see README); `ascqr fit` \
-                 works on any analysis file. The truth the synthetic extract was drawn from is in {}.",
+                "\nNext: `ascqr fit --data {0}/features_asc12/analysis.parquet --outcome outcome --group facility_id --out fit_asc12`.\n\
+                 The small demo extract has too few events per variable for a stable fit of the full model (the fit says so);\n\
+                 use `ascqr synth --scale national` for realistic volumes. The generator's truth is in {1}.",
+                out.display(),
                 claims.join("truth").display()
             );
         }

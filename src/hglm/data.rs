@@ -40,6 +40,8 @@ pub struct AnalysisData {
     pub ranges: Vec<(usize, usize)>,
     /// Rows in the input file.
     pub input_rows: u64,
+    /// Covariates that take one value in the whole file: not estimable, dropped (and reported).
+    pub dropped_constant: Vec<String>,
 }
 
 impl AnalysisData {
@@ -104,6 +106,7 @@ impl AnalysisData {
             group: vec![],
             ranges: vec![],
             input_rows,
+            dropped_constant: vec![],
         };
         let mut last: Option<(String, Vec<f64>)> = None;
         for (g, xs, n, y) in items {
@@ -136,7 +139,29 @@ impl AnalysisData {
         if data.groups.is_empty() {
             return Err(AscqrError::Other(format!("{}: no rows to fit", data.source.display())));
         }
+        data.drop_constant_covariates();
         Ok(data)
+    }
+
+    /// Removes covariates with a single value across all patterns (their coefficient is not
+    /// identifiable next to the intercept) and records their names.
+    fn drop_constant_covariates(&mut self) {
+        let p = self.p;
+        let rows = self.n.len();
+        let keep: Vec<usize> = (0..p)
+            .filter(|&k| k == 0 || (0..rows).any(|i| self.x[i * p + k] != self.x[k]))
+            .collect();
+        if keep.len() == p {
+            return;
+        }
+        self.dropped_constant = (1..p).filter(|k| !keep.contains(k)).map(|k| self.names[k].clone()).collect();
+        let mut x = Vec::with_capacity(rows * keep.len());
+        for i in 0..rows {
+            x.extend(keep.iter().map(|&k| self.x[i * p + k]));
+        }
+        self.x = x;
+        self.names = keep.iter().map(|&k| self.names[k].clone()).collect();
+        self.p = keep.len();
     }
 
     /// Reads an analysis file (CSV or Parquet).
@@ -162,11 +187,22 @@ impl AnalysisData {
                 }
                 list.clone()
             }
-            None => columns
-                .iter()
-                .filter(|c| **c != spec.outcome && **c != spec.group && Some(*c) != spec.cases.as_ref())
-                .cloned()
-                .collect(),
+            None => {
+                // "All others": every other numeric (or 0/1 boolean) column; text columns such as
+                // procedure ids are left out and named in the log.
+                let others: Vec<String> = columns
+                    .iter()
+                    .filter(|c| **c != spec.outcome && **c != spec.group && Some(*c) != spec.cases.as_ref())
+                    .cloned()
+                    .collect();
+                let (numeric, text): (Vec<String>, Vec<String>) = others.into_iter().partition(|c| {
+                    df.column(c).map(|s| s.dtype().is_primitive_numeric() || s.dtype() == &DataType::Boolean || s.dtype() == &DataType::String && path.extension().and_then(|e| e.to_str()) == Some("csv")).unwrap_or(false)
+                });
+                if !text.is_empty() {
+                    tracing::info!("{}: not covariates (not numeric): {}", path.display(), text.join(", "));
+                }
+                numeric
+            }
         };
         let outcome = numeric_column(&df, path, &spec.outcome)?;
         let cases = match &spec.cases {

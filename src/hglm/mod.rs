@@ -78,6 +78,9 @@ pub fn run(data: &AnalysisData, request: &FitRequest, progress: &indicatif::Prog
     let national = data.observed_rate();
     let mut boot_counts = (None, None, None);
     let mut warnings = full.warnings.clone();
+    for name in &data.dropped_constant {
+        warnings.push(format!("covariate `{name}` has one value in the whole file: not estimable, left out of the model"));
+    }
     if let Some(b) = &request.bootstrap {
         if b.replicates == 0 {
             return Err(AscqrError::InvalidOption("--bootstrap must be at least 1".into()));
