@@ -166,15 +166,18 @@ pub fn concurrent_high_risk_procedure(procs: LazyFrame, carrier: LazyFrame, high
         .select([col("procedure_id"), col("fails")])
 }
 
-/// All diagnoses of all claims in long form: `bene_id, claim_id, claim_date, dx`.
-pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: LazyFrame) -> LazyFrame {
+/// Diagnoses of all claims in long form, `bene_id, claim_id, claim_date, dx`, keeping only the
+/// codes in `codes` (a one-column frame `dx`): each diagnosis column is filtered by a join with the
+/// (small) code list before the parts are stacked, so memory follows the matches, not the claims.
+pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: LazyFrame, codes: &DataFrame) -> LazyFrame {
     let mut parts = Vec::new();
+    let codes = codes.clone().lazy();
     let mut add = |lf: &LazyFrame, date: &str, columns: Vec<String>| {
         for c in columns {
             parts.push(
                 lf.clone()
                     .select([col("bene_id"), col("claim_id"), col(date).alias("claim_date"), col(c.as_str()).alias("dx")])
-                    .filter(col("dx").is_not_null()),
+                    .join(codes.clone(), [col("dx")], [col("dx")], JoinArgs::new(JoinType::Inner)),
             );
         }
     };
@@ -190,8 +193,9 @@ pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: Lazy
 
 /// Stage 7 (ASC-12): an exclusion diagnosis on the index claim or on a claim in the 365 days
 /// before the procedure.
-pub fn ibd_or_diverticulitis(procs: LazyFrame, diagnoses: LazyFrame, exclusion_dx: &DataFrame) -> LazyFrame {
-    let hits = diagnoses.join(exclusion_dx.clone().lazy(), [col("dx")], [col("dx")], JoinArgs::new(JoinType::Inner));
+/// `diagnoses` must already be restricted to the exclusion codes (see [`diagnoses_long`]).
+pub fn ibd_or_diverticulitis(procs: LazyFrame, diagnoses: LazyFrame) -> LazyFrame {
+    let hits = diagnoses;
     let offset = days(col("claim_date")) - days(col("procedure_date"));
     let flagged = procs
         .clone()
@@ -325,8 +329,8 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
         procs = att.apply(procs, "concurrent_high_risk_procedure", "a concurrent high-risk procedure on the index claim", hr)?;
         let excl: Vec<String> = dict.asc12_exclusions.iter().map(|e| e.icd10cm.clone()).collect();
         let excl = DataFrame::new(excl.len(), vec![Column::new("dx".into(), excl)]).ctx(|| "exclusion codes".into())?;
-        let dx = diagnoses_long(carrier, scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?);
-        let ibd = ibd_or_diverticulitis(procs.clone().lazy(), dx, &excl);
+        let dx = diagnoses_long(carrier, scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &excl);
+        let ibd = ibd_or_diverticulitis(procs.clone().lazy(), dx);
         procs = att.apply(
             procs,
             "inflammatory_bowel_disease_or_diverticulitis",

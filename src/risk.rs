@@ -34,11 +34,23 @@ pub fn analysis_frame(claims_dir: &Path, measure: MeasureId, cohort: &DataFrame,
 
     // Diagnoses by source, for the procedures of the cohort.
     let carrier = scan_table(claims_dir, Table::Carrier)?;
-    let dx = diagnoses_long(carrier.clone(), scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?);
-    let index_principal = carrier
+    // Only codes that can set a variable matter: the crosswalk's codes and the variables' own.
+    let mut relevant: Vec<String> = dict.dx_to_cc.iter().map(|r| r.icd10cm.clone()).collect();
+    for v in &def.risk_variables {
+        if let VariableKind::Diagnoses(codes) = &v.kind {
+            relevant.extend(codes.iter().cloned());
+        }
+    }
+    relevant.sort();
+    relevant.dedup();
+    let relevant = DataFrame::new(relevant.len(), vec![strings("dx", relevant)]).ctx(ctx)?;
+    let dx = diagnoses_long(carrier.clone(), scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &relevant);
+    let index_principal = procs
         .clone()
-        .select([col("claim_id"), col("principal_dx").alias("index_principal_dx")])
-        .unique(Some(cols(["claim_id"])), UniqueKeepStrategy::First);
+        .select([col("procedure_id")])
+        .join(carrier.clone().select([col("claim_id"), col("principal_dx").alias("index_principal_dx")]), [col("procedure_id")], [col("claim_id")], JoinArgs::new(JoinType::Inner))
+        .unique(Some(cols(["procedure_id"])), UniqueKeepStrategy::First)
+        .rename(["procedure_id"], ["claim_id"], true);
     let offset = col("claim_date").cast(DataType::Int32) - col("procedure_date").cast(DataType::Int32);
     let sourced = procs
         .clone()

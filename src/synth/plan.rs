@@ -742,7 +742,9 @@ impl World {
         };
         let sex = if rng.random_bool(0.55) { "2" } else { "1" };
         let death_roll: f64 = rng.random();
-        let death = if death_roll < 0.005 {
+        // A patient who dies within 7 days is kept whatever the enrollment after, so the
+        // "not enrolled after" case is never given an early death (its reason would not apply).
+        let death = if death_roll < 0.005 && planted != Some(reasons::NO_FFS_AFTER) {
             Some(day + rng.random_range(1..=6))
         } else if death_roll < 0.035 {
             Some(day + rng.random_range(30..=700))
