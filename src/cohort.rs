@@ -40,6 +40,9 @@ pub struct AttritionStep {
 }
 
 pub struct CohortResult {
+    pub measure: MeasureId,
+    /// Which definitions were used: dictionary version, and the code lists by provenance.
+    pub definition: serde_json::Value,
     /// In-cohort procedures with their outcome.
     pub cohort: DataFrame,
     /// Excluded procedures with `exclusion_reason`.
@@ -352,7 +355,24 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
             .and_then(|lf| lf.sort(["procedure_id"], SortMultipleOptions::default()).collect())
             .ctx(|| "collecting exclusions".into())?
     };
-    Ok(CohortResult { cohort, excluded, attrition: att.steps })
+    let by_status = |rows: Vec<&str>| -> serde_json::Value {
+        let mut m = std::collections::BTreeMap::new();
+        for r in rows {
+            *m.entry(r.to_string()).or_insert(0u64) += 1;
+        }
+        serde_json::json!(m)
+    };
+    let definition = serde_json::json!({
+        "measure": measure.as_str(),
+        "dictionary_version": crate::dictionary::DICTIONARY_VERSION,
+        "period": period.map(|p| serde_json::json!({"first_day": crate::claims::sink::days_to_date(p.first_day).to_string(), "last_day": crate::claims::sink::days_to_date(p.last_day).to_string()})),
+        "cohort_codes_by_status": by_status(def.cohort_codes.iter().filter(|c| c.is_cohort()).map(|c| c.status.as_str()).collect()),
+        "concurrent_high_risk_codes_by_status": by_status(def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| c.status.as_str()).collect()),
+        "exclusion_codes_by_status": if measure == MeasureId::Asc12 { by_status(dict.asc12_exclusions.iter().map(|e| e.status.as_str()).collect()) } else { serde_json::json!({}) },
+        "planned_admission_algorithm": "v4.0 (data-dictionary/outcomes/planned_admission, status public)",
+        "window_days": [crate::outcome::WINDOW_FIRST_DAY, crate::outcome::WINDOW_LAST_DAY],
+    });
+    Ok(CohortResult { measure, definition, cohort, excluded, attrition: att.steps })
 }
 
 /// Writes `cohort.parquet`, `excluded.parquet` and `attrition.csv` (each atomically).
@@ -371,7 +391,15 @@ pub fn write(out: &Path, result: &CohortResult) -> Result<()> {
             s.step, s.description, s.procedures_in, s.excluded, s.procedures_out, s.beneficiaries_out, s.facilities_out
         ));
     }
-    crate::output::write_atomic(&out.join("attrition.csv"), text.as_bytes())
+    crate::output::write_atomic(&out.join("attrition.csv"), text.as_bytes())?;
+    let mut json = serde_json::to_vec_pretty(&serde_json::json!({
+        "definition": result.definition,
+        "attrition": result.attrition,
+        "cohort": result.cohort.height(),
+    }))
+    .map_err(|e| AscqrError::Other(e.to_string()))?;
+    json.push(b'\n');
+    crate::output::write_atomic(&out.join("cohort.json"), &json)
 }
 
 #[cfg(test)]
