@@ -365,6 +365,7 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
     let definition = serde_json::json!({
         "measure": measure.as_str(),
         "dictionary_version": crate::dictionary::DICTIONARY_VERSION,
+        "files_from_user_dictionary": dict.overrides,
         "period": period.map(|p| serde_json::json!({"first_day": crate::claims::sink::days_to_date(p.first_day).to_string(), "last_day": crate::claims::sink::days_to_date(p.last_day).to_string()})),
         "cohort_codes_by_status": by_status(def.cohort_codes.iter().filter(|c| c.is_cohort()).map(|c| c.status.as_str()).collect()),
         "concurrent_high_risk_codes_by_status": by_status(def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| c.status.as_str()).collect()),

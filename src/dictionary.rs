@@ -254,6 +254,8 @@ pub struct Dictionary {
     pub asc12_exclusions: Vec<ExclusionCode>,
     pub facility_volumes: Vec<FacilityVolume>,
     pub planned: PlannedAdmissionTables,
+    /// Files read from a user's directory instead of the embedded copy (relative paths).
+    pub overrides: Vec<String>,
 }
 
 macro_rules! embedded {
@@ -293,7 +295,7 @@ fn read_rows<T: serde::de::DeserializeOwned>((name, text): (&str, &str)) -> Resu
     let mut out = Vec::new();
     for (i, rec) in reader.deserialize::<T>().enumerate() {
         out.push(rec.map_err(|e| AscqrError::BadRow {
-            file: format!("data-dictionary/{name}").into(),
+            file: name.into(),
             row: i as u64 + 1,
             message: e.to_string(),
         })?);
@@ -307,7 +309,7 @@ fn first_column((name, text): (&str, &str)) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         let rec = rec.map_err(|e| AscqrError::BadRow {
-            file: format!("data-dictionary/{name}").into(),
+            file: name.into(),
             row: i as u64 + 1,
             message: e.to_string(),
         })?;
@@ -322,7 +324,7 @@ fn two_columns((name, text): (&str, &str)) -> Result<HashMap<String, String>> {
     let mut out = HashMap::new();
     for (i, rec) in reader.records().enumerate() {
         let rec = rec.map_err(|e| AscqrError::BadRow {
-            file: format!("data-dictionary/{name}").into(),
+            file: name.into(),
             row: i as u64 + 1,
             message: e.to_string(),
         })?;
@@ -337,7 +339,7 @@ fn load_risk_variables(file: (&str, &str)) -> Result<Vec<RiskVariable>> {
         .enumerate()
         .map(|(i, r)| {
             Ok(RiskVariable {
-                kind: parse_kind(&format!("data-dictionary/{}", file.0), i + 1, &r.kind, r.definition.as_deref().unwrap_or(""))?,
+                kind: parse_kind(file.0, i + 1, &r.kind, r.definition.as_deref().unwrap_or(""))?,
                 variable: r.variable,
                 label: r.label,
                 complication_of_care: r.complication_of_care.as_deref() == Some("true"),
@@ -350,7 +352,39 @@ fn load_risk_variables(file: (&str, &str)) -> Result<Vec<RiskVariable>> {
 impl Dictionary {
     /// Parses the embedded tables.
     pub fn load_embedded() -> Result<Dictionary> {
-        let measures: Vec<Measure> = read_rows(MEASURES)?;
+        Dictionary::load(None)
+    }
+
+    /// Parses the tables, taking each file from `overlay` when it has a file at the same
+    /// relative path (e.g. `measures/asc17/cohort_codes.csv` from CMS's official list), and the
+    /// embedded copy otherwise. The files taken from the overlay are listed in `overrides`.
+    pub fn load(overlay: Option<&std::path::Path>) -> Result<Dictionary> {
+        let overrides = std::cell::RefCell::new(Vec::new());
+        let texts = std::cell::RefCell::new(Vec::<(String, String)>::new());
+        let get = |(name, text): (&str, &str)| -> Result<usize> {
+            let mut t = texts.borrow_mut();
+            if let Some(dir) = overlay {
+                let path = dir.join(name);
+                if path.is_file() {
+                    let body = std::fs::read_to_string(&path).map_err(|e| AscqrError::io(&path, e))?;
+                    overrides.borrow_mut().push(name.to_string());
+                    t.push((path.display().to_string(), body));
+                    return Ok(t.len() - 1);
+                }
+            }
+            t.push((format!("data-dictionary/{name}"), text.to_string()));
+            Ok(t.len() - 1)
+        };
+        // Each table is read through `get`, then parsed from its (file name, text).
+        macro_rules! with {
+            ($file:expr, $parse:expr) => {{
+                let k = get($file)?;
+                let t = texts.borrow();
+                let (n, body) = &t[k];
+                $parse((n.as_str(), body.as_str()))
+            }};
+        }
+        let measures: Vec<Measure> = with!(MEASURES, read_rows)?;
         let mut by_id = BTreeMap::new();
         for (i, m) in MeasureId::ALL.into_iter().enumerate() {
             let measure = measures
@@ -362,29 +396,27 @@ impl Dictionary {
                 m,
                 MeasureDefinition {
                     measure,
-                    cohort_codes: read_rows(COHORT_CODES[i])?,
-                    risk_variables: load_risk_variables(RISK_VARIABLES[i])?,
+                    cohort_codes: with!(COHORT_CODES[i], read_rows)?,
+                    risk_variables: with!(RISK_VARIABLES[i], load_risk_variables)?,
                 },
             );
         }
-        let set = |f| -> Result<BTreeSet<String>> { Ok(first_column(f)?.into_iter().collect()) };
+        let set = |f: (&str, &str)| -> Result<BTreeSet<String>> { Ok(first_column(f)?.into_iter().collect()) };
+        let hash = |f: (&str, &str)| -> Result<HashSet<String>> { Ok(first_column(f)?.into_iter().collect()) };
         let planned = PlannedAdmissionTables {
-            always_planned_procedure_ccs: set(PAA_ALWAYS_PROC)?,
-            always_planned_diagnosis_ccs: set(PAA_ALWAYS_DX)?,
-            potentially_planned_procedure_ccs: set(PAA_POTENTIAL_PROC_CCS)?,
-            potentially_planned_icd10pcs: first_column(PAA_POTENTIAL_PCS)?.into_iter().collect(),
-            acute_diagnosis_ccs: set(PAA_ACUTE_CCS)?,
-            acute_diagnosis_icd10cm: first_column(PAA_ACUTE_DX)?.into_iter().collect(),
-            icd10cm_to_ccs: two_columns(CCS_DX)?,
-            icd10pcs_to_ccs: two_columns(CCS_PCS)?,
+            always_planned_procedure_ccs: with!(PAA_ALWAYS_PROC, set)?,
+            always_planned_diagnosis_ccs: with!(PAA_ALWAYS_DX, set)?,
+            potentially_planned_procedure_ccs: with!(PAA_POTENTIAL_PROC_CCS, set)?,
+            potentially_planned_icd10pcs: with!(PAA_POTENTIAL_PCS, hash)?,
+            acute_diagnosis_ccs: with!(PAA_ACUTE_CCS, set)?,
+            acute_diagnosis_icd10cm: with!(PAA_ACUTE_DX, hash)?,
+            icd10cm_to_ccs: with!(CCS_DX, two_columns)?,
+            icd10pcs_to_ccs: with!(CCS_PCS, two_columns)?,
         };
-        Ok(Dictionary {
-            measures: by_id,
-            dx_to_cc: read_rows(DX_TO_CC)?,
-            asc12_exclusions: read_rows(ASC12_EXCLUSIONS)?,
-            facility_volumes: read_rows(FACILITY_VOLUMES)?,
-            planned,
-        })
+        let dx_to_cc = with!(DX_TO_CC, read_rows)?;
+        let asc12_exclusions = with!(ASC12_EXCLUSIONS, read_rows)?;
+        let facility_volumes = with!(FACILITY_VOLUMES, read_rows)?;
+        Ok(Dictionary { measures: by_id, dx_to_cc, asc12_exclusions, facility_volumes, planned, overrides: overrides.into_inner() })
     }
 
     /// The embedded dictionary, parsed once per process.
@@ -455,6 +487,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_users_directory_replaces_only_the_files_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("measures/asc12");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(
+            m.join("cohort_codes.csv"),
+            "hcpcs,role,procedure_type,ccs_category,work_rvu_2023,work_rvu_2025,label,status,version\n\
+             45378,cohort,,,3.26,3.26,colonoscopy,official,cms-2025\n",
+        )
+        .unwrap();
+        let d = Dictionary::load(Some(dir.path())).unwrap();
+        assert_eq!(d.overrides, vec!["measures/asc12/cohort_codes.csv".to_string()]);
+        let codes: Vec<&str> = d.measure(MeasureId::Asc12).cohort_codes.iter().map(|c| c.hcpcs.as_str()).collect();
+        assert_eq!(codes, vec!["45378"]);
+        assert_eq!(d.measure(MeasureId::Asc12).cohort_codes[0].status, "official");
+        // Everything else is the embedded copy.
+        assert!(d.measure(MeasureId::Asc17).cohort_codes.len() > 100);
+        // A malformed file is an error naming it and the row.
+        std::fs::write(m.join("cohort_codes.csv"), "hcpcs,role,procedure_type,ccs_category,work_rvu_2023,work_rvu_2025,label,status,version\n45378,cohort,,,x,,l,official,v\n").unwrap();
+        let e = Dictionary::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: row 1:", m.join("cohort_codes.csv").display())), "{e}");
     }
 
     #[test]

@@ -137,6 +137,10 @@ Example:
         /// Measurement period FROM..TO (YYYY-MM-DD..YYYY-MM-DD); default: every procedure.
         #[arg(long)]
         period: Option<String>,
+        /// A directory laid out like data-dictionary/ whose files replace the embedded ones
+        /// (e.g. measures/asc12/cohort_codes.csv from CMS's official list); others stay embedded.
+        #[arg(long)]
+        dictionary: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -157,6 +161,9 @@ Example:
         cohort: PathBuf,
         #[arg(long)]
         claims: PathBuf,
+        /// A directory laid out like data-dictionary/ whose files replace the embedded ones.
+        #[arg(long)]
+        dictionary: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -295,6 +302,15 @@ fn default_rejects(claims: &Path) -> PathBuf {
     claims.parent().unwrap_or(Path::new(".")).join(format!("{name}_rejects.csv"))
 }
 
+/// The embedded dictionary, or it overlaid with a user's directory (logged file by file).
+fn load_dictionary(dir: Option<&Path>) -> ascqr::Result<ascqr::dictionary::Dictionary> {
+    let d = ascqr::dictionary::Dictionary::load(dir)?;
+    for f in &d.overrides {
+        tracing::info!("data dictionary: {f} taken from {}", dir.map(|p| p.display().to_string()).unwrap_or_default());
+    }
+    Ok(d)
+}
+
 fn run(cli: Cli) -> ascqr::Result<()> {
     match cli.command {
         Command::Synth { out, seed, scale, years, format } => {
@@ -325,10 +341,10 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             print!("{}", report.summary_table());
             println!("canonical extract: {}\nreject file: {}", out.display(), rejects.display());
         }
-        Command::Cohort { claims, measure, period, out } => {
+        Command::Cohort { claims, measure, period, dictionary, out } => {
             let period = period.as_deref().map(ascqr::cohort::Period::parse).transpose()?;
-            let dict = ascqr::dictionary::Dictionary::embedded()?;
-            let result = ascqr::cohort::build(&claims, measure, period, dict)?;
+            let dict = load_dictionary(dictionary.as_deref())?;
+            let result = ascqr::cohort::build(&claims, measure, period, &dict)?;
             ascqr::cohort::write(&out, &result)?;
             println!("{:<48} {:>12} {:>10} {:>12}", "step", "in", "excluded", "out");
             for s in &result.attrition {
@@ -338,7 +354,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             println!("{} procedures in the cohort, {} with an unplanned hospital visit within 7 days", result.cohort.height(), events);
             println!("wrote {}", out.display());
         }
-        Command::Features { cohort, claims, out } => {
+        Command::Features { cohort, claims, dictionary, out } => {
             use polars::prelude::*;
             let path = cohort.join("cohort.parquet");
             let file = std::fs::File::open(&path).map_err(|e| ascqr::AscqrError::io(&path, e))?;
@@ -349,9 +365,9 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 .and_then(|c| c.str().ok().and_then(|s| s.get(0).map(str::to_string)))
                 .and_then(|m| ascqr::dictionary::MeasureId::from_name(&m))
                 .ok_or_else(|| ascqr::AscqrError::Other(format!("{}: no `measure` column with a measure name", path.display())))?;
-            let dict = ascqr::dictionary::Dictionary::embedded()?;
-            let analysis = ascqr::risk::analysis_frame(&claims, measure, &df, dict)?;
-            ascqr::risk::write_analysis(&out, measure, &analysis, dict)?;
+            let dict = load_dictionary(dictionary.as_deref())?;
+            let analysis = ascqr::risk::analysis_frame(&claims, measure, &df, &dict)?;
+            ascqr::risk::write_analysis(&out, measure, &analysis, &dict)?;
             println!("{measure}: {} procedures, {} risk variables; wrote {}", analysis.height(), dict.measure(measure).risk_variables.len(), out.display());
         }
         Command::Eligibility { claims, year, out } => {
