@@ -250,3 +250,43 @@ pub fn write_analysis(out: &Path, measure: MeasureId, analysis: &DataFrame, dict
     bytes.push(b'\n');
     crate::output::write_atomic(&out.join("variables.json"), &bytes)
 }
+
+/// Distinct ICD-10-CM codes in the extract's diagnosis columns that map to no condition category
+/// of the crosswalk, with how many diagnosis fields carry each (most frequent first). Each column
+/// is counted by code before stacking, so memory follows the number of distinct codes.
+pub fn unmapped_codes(claims_dir: &Path, dict: &Dictionary) -> Result<DataFrame> {
+    let mut parts = Vec::new();
+    let mut add = |lf: &LazyFrame, columns: Vec<String>| {
+        for c in columns {
+            parts.push(
+                lf.clone()
+                    .select([col(c.as_str()).alias("dx")])
+                    .filter(col("dx").is_not_null())
+                    .group_by([col("dx")])
+                    .agg([len().cast(DataType::Int64).alias("fields")]),
+            );
+        }
+    };
+    let mut carrier_cols = vec!["principal_dx".to_string(), "line_dx".to_string()];
+    carrier_cols.extend((1..=12).map(|i| format!("dx_{i}")));
+    add(&scan_table(claims_dir, Table::Carrier)?, carrier_cols);
+    let mut inst_cols = vec!["principal_dx".to_string()];
+    inst_cols.extend((1..=25).map(|i| format!("dx_{i}")));
+    add(&scan_table(claims_dir, Table::Outpatient)?, inst_cols.clone());
+    add(&scan_table(claims_dir, Table::Inpatient)?, inst_cols);
+    let mut mapped: Vec<String> = dict.dx_to_cc.iter().map(|r| r.icd10cm.clone()).collect();
+    mapped.sort();
+    mapped.dedup();
+    let n = mapped.len();
+    let mapped = DataFrame::new(n, vec![strings("dx", mapped), Column::new("mapped".into(), vec![true; n])]).ctx(|| "crosswalk".into())?;
+    concat(parts, UnionArgs::default())
+        .ctx(|| "stacking diagnoses".into())?
+        .group_by([col("dx")])
+        .agg([col("fields").sum()])
+        .join(mapped.lazy(), [col("dx")], [col("dx")], JoinArgs::new(JoinType::Left))
+        .filter(col("mapped").is_null())
+        .select([col("dx"), col("fields")])
+        .sort(["fields", "dx"], SortMultipleOptions::default().with_order_descending_multi([true, false]))
+        .collect()
+        .ctx(|| "finding unmapped codes".into())
+}

@@ -53,3 +53,20 @@ fn every_risk_variable_agrees_with_the_synthetic_truth() {
         assert!(nonzero > 0, "{m}: every variable is zero");
     }
 }
+
+#[test]
+fn codes_that_map_to_no_category_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SynthOptions::new(6, Scale::Small, "2022", FileFormat::Parquet).unwrap();
+    generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let dict = Dictionary::embedded().unwrap();
+    let unmapped = ascqr::risk::unmapped_codes(dir.path(), dict).unwrap();
+    let codes: Vec<String> = unmapped.column("dx").unwrap().str().unwrap().iter().flatten().map(str::to_string).collect();
+    // The colonoscopy screening indication maps to no category; no crosswalk code is reported.
+    assert!(codes.contains(&"Z1211".to_string()));
+    let mapped: std::collections::HashSet<&str> = dict.dx_to_cc.iter().map(|r| r.icd10cm.as_str()).collect();
+    assert!(codes.iter().all(|c| !mapped.contains(c.as_str())));
+    let fields = unmapped.column("fields").unwrap().i64().unwrap();
+    assert!(fields.iter().flatten().all(|n| n > 0));
+    assert!(fields.get(0).unwrap() >= fields.get(fields.len() - 1).unwrap(), "most frequent first");
+}
