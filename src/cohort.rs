@@ -17,8 +17,10 @@
 //! 7. `inflammatory_bowel_disease_or_diverticulitis` (ASC-12) — an exclusion diagnosis on the
 //!    index claim or on any claim in the 365 days before.
 //!
-//! Not built yet (see README): index selection among several qualifying claims of one patient in
-//! 7 days (the synthetic data has one per patient), the repeat-colonoscopy rule, CCN crosswalks.
+//! Index selection (after the period): a procedure on days 0–7 after the same patient's earlier
+//! index procedure of the measure is not an index procedure (`within_7_days_of_an_earlier_procedure`).
+//!
+//! Not built yet (see README): a separate repeat-colonoscopy look-back rule, CCN crosswalks.
 
 use crate::claims::{scan_table, Table};
 use crate::dictionary::{Dictionary, MeasureId};
@@ -214,6 +216,36 @@ pub fn ibd_or_diverticulitis(procs: LazyFrame, diagnoses: LazyFrame) -> LazyFram
         .select([col("procedure_id"), col("fails")])
 }
 
+/// Index selection: a patient's qualifying procedures are taken in date order (then by
+/// procedure id); a procedure on days 0–7 after the patient's last *index* procedure is not an
+/// index procedure itself (its hospital visits are outcomes of the earlier one). Greedy, so a
+/// chain at days 0, 5, 10 keeps days 0 and 10. [reconstructed: the manual counts each procedure
+/// once and measures visits within 7 days of it; overlapping windows are our rule.]
+pub fn within_7_days_of_an_earlier_index_procedure(procs: &DataFrame) -> Result<LazyFrame> {
+    let ctx = || "index selection".to_string();
+    let ids = procs.column("procedure_id").and_then(|c| c.str().cloned()).ctx(ctx)?;
+    let benes = procs.column("bene_id").and_then(|c| c.str().cloned()).ctx(ctx)?;
+    let dates = procs.column("procedure_date").and_then(|c| c.cast(&DataType::Int32)).ctx(ctx)?;
+    let dates = dates.i32().ctx(ctx)?.clone();
+    let mut order: Vec<usize> = (0..procs.height()).collect();
+    order.sort_by(|&a, &b| {
+        benes.get(a).cmp(&benes.get(b)).then(dates.get(a).cmp(&dates.get(b))).then(ids.get(a).cmp(&ids.get(b)))
+    });
+    let mut fails = vec![false; procs.height()];
+    let mut last: Option<(Option<&str>, i32)> = None;
+    for &i in &order {
+        let (b, d) = (benes.get(i), dates.get(i).unwrap_or(i32::MIN));
+        match last {
+            Some((lb, ld)) if lb == b && d - ld <= 7 => fails[i] = true,
+            _ => last = Some((b, d)),
+        }
+    }
+    let ids: Vec<Option<&str>> = (0..procs.height()).map(|i| ids.get(i)).collect();
+    Ok(DataFrame::new(procs.height(), vec![Column::new("procedure_id".into(), ids), Column::new("fails".into(), fails)])
+        .ctx(ctx)?
+        .lazy())
+}
+
 fn counts(df: &DataFrame) -> Result<(u64, u64, u64)> {
     let n = df.height() as u64;
     let b = df.column("bene_id").and_then(|c| c.n_unique()).ctx(|| "counting".into())? as u64;
@@ -305,6 +337,13 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
         }
         None => procs,
     };
+    let repeat = within_7_days_of_an_earlier_index_procedure(&procs)?;
+    let procs = att.apply(
+        procs,
+        "within_7_days_of_an_earlier_procedure",
+        "on days 0-7 after the same patient's earlier index procedure of this measure",
+        repeat,
+    )?;
     // Beneficiary facts.
     let benes = scan_table(claims_dir, Table::Beneficiaries)?.select([col("bene_id"), col("birth_date"), col("death_date")]);
     let procs = procs
@@ -485,6 +524,25 @@ mod tests {
             ("c", 2022, 7, 12, true),
         ]);
         assert_eq!(fails(not_ffs_7_days_after(p, e)), vec![("a".into(), true), ("b".into(), false), ("c".into(), false)]);
+    }
+
+    #[test]
+    fn index_selection_keeps_the_first_procedure_of_each_7_day_window() {
+        let df = procs(&[
+            ("x1", "2022-03-01", None),
+            ("x2", "2022-03-01", None), // same day as x1: not an index
+            ("x3", "2022-03-06", None), // day 5 after x1: not an index
+            ("x4", "2022-03-11", None), // day 10 after x1 (x3 was not an index): index
+            ("x5", "2022-03-20", None), // day 9 after x4: index
+        ])
+        .with_column(lit("B").alias("bene_id"))
+        .collect()
+        .unwrap();
+        let out = fails(within_7_days_of_an_earlier_index_procedure(&df).unwrap());
+        assert_eq!(
+            out,
+            vec![("x1".into(), false), ("x2".into(), true), ("x3".into(), true), ("x4".into(), false), ("x5".into(), false)]
+        );
     }
 
     #[test]
