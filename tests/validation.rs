@@ -329,3 +329,21 @@ fn a_table_may_be_a_folder_of_files_such_as_hive_year_partitions() {
     let c = report.tables.iter().find(|t| t.table == "carrier").unwrap();
     assert_eq!((c.files, c.rows_read, c.rows_accepted), (2, 4, 4));
 }
+
+#[test]
+fn inconsistent_rows_are_quarantined_with_their_reason() {
+    let x = Extract::valid()
+        .with_row(Table::Inpatient, &[("discharge_date", "2022-05-01")])
+        .with_row(Table::Carrier, &[("claim_thru_date", "2022-05-01")])
+        .with_row(Table::Enrollment, &[("last_month", "13")])
+        .with_row(Table::Enrollment, &[("first_month", "6"), ("last_month", "5")]);
+    let report = x.write().validate().unwrap();
+    let get = |t: &str| report.tables.iter().find(|r| r.table == t).unwrap().clone();
+    assert_eq!(get("inpatient").rejected_by_reason["discharge before admission"], 1);
+    assert_eq!(get("carrier").rejected_by_reason["claim_thru_date before claim_from_date"], 1);
+    assert_eq!(get("enrollment").rejected_by_reason["month outside 1-12 in last_month"], 1);
+    assert_eq!(get("enrollment").rejected_by_reason["last_month before first_month"], 1);
+    for t in &report.tables {
+        assert!(t.is_balanced());
+    }
+}

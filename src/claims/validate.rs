@@ -191,6 +191,20 @@ impl RowChecker {
             }
             typed.push(cell);
         }
+        if rejection.is_none() {
+            let idx = |name: &str| self.columns.iter().position(|c| c.name == name);
+            rejection = row_rule(
+                self.table,
+                |n| match idx(n).map(|i| typed[i]) {
+                    Some(Cell::Date(d)) => Some(d),
+                    _ => None,
+                },
+                |n| match idx(n).map(|i| typed[i]) {
+                    Some(Cell::Int(v)) => Some(v),
+                    _ => None,
+                },
+            );
+        }
         Ok(rejection)
     }
 
@@ -213,6 +227,46 @@ impl RowChecker {
             None => None,
         }
     }
+}
+
+/// Consistency rules across columns of one row (quarantined, like malformed codes): dates in the
+/// wrong order, enrollment months outside 1–12. `date`/`int` give a column's value by name.
+fn row_rule(table: Table, date: impl Fn(&str) -> Option<i32>, int: impl Fn(&str) -> Option<i64>) -> Option<Rejection> {
+    let show = |d: i32| super::sink::days_to_date(d).format("%Y-%m-%d").to_string();
+    if matches!(table, Table::Carrier | Table::Outpatient | Table::Inpatient) {
+        if let (Some(from), Some(thru)) = (date("claim_from_date"), date("claim_thru_date")) {
+            if thru < from {
+                return Some(Rejection {
+                    reason: "claim_thru_date before claim_from_date".into(),
+                    column: "claim_thru_date".into(),
+                    value: show(thru),
+                });
+            }
+        }
+    }
+    if table == Table::Inpatient {
+        if let (Some(a), Some(d)) = (date("admission_date"), date("discharge_date")) {
+            if d < a {
+                return Some(Rejection { reason: "discharge before admission".into(), column: "discharge_date".into(), value: show(d) });
+            }
+        }
+    }
+    if table == Table::Enrollment {
+        let (f, l) = (int("first_month"), int("last_month"));
+        for (name, v) in [("first_month", f), ("last_month", l)] {
+            if let Some(v) = v {
+                if !(1..=12).contains(&v) {
+                    return Some(Rejection { reason: format!("month outside 1-12 in {name}"), column: name.into(), value: v.to_string() });
+                }
+            }
+        }
+        if let (Some(f), Some(l)) = (f, l) {
+            if l < f {
+                return Some(Rejection { reason: "last_month before first_month".into(), column: "last_month".into(), value: l.to_string() });
+            }
+        }
+    }
+    None
 }
 
 pub fn parse_iso_date(v: &str) -> Option<i32> {
@@ -496,6 +550,27 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
                     }
                 }
             }
+        }
+    }
+    // Cross-column consistency rules for rows with no other problem.
+    let table = ingest.checker.table();
+    let date_cols: Vec<(String, Int32Chunked)> = columns
+        .iter()
+        .filter(|c| c.dtype == ColumnType::Date)
+        .filter_map(|c| df.column(c.name.as_str()).ok().and_then(|s| s.cast(&DataType::Int32).ok()).and_then(|s| s.i32().ok().cloned()).map(|ca| (c.name.clone(), ca)))
+        .collect();
+    let int_cols: Vec<(String, Int64Chunked)> = columns
+        .iter()
+        .filter(|c| c.dtype == ColumnType::Int)
+        .filter_map(|c| df.column(c.name.as_str()).ok().and_then(|s| s.cast(&DataType::Int64).ok()).and_then(|s| s.i64().ok().cloned()).map(|ca| (c.name.clone(), ca)))
+        .collect();
+    for (r, slot) in first.iter_mut().enumerate() {
+        if slot.is_none() {
+            *slot = row_rule(
+                table,
+                |n| date_cols.iter().find(|(c, _)| c == n).and_then(|(_, ca)| ca.get(r)),
+                |n| int_cols.iter().find(|(c, _)| c == n).and_then(|(_, ca)| ca.get(r)),
+            );
         }
     }
     for (r, rej) in first.into_iter().enumerate() {
