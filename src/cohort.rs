@@ -186,13 +186,9 @@ pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: Lazy
             );
         }
     };
-    let mut carrier_cols = vec!["principal_dx".to_string(), "line_dx".to_string()];
-    carrier_cols.extend((1..=12).map(|i| format!("dx_{i}")));
-    add(&carrier, "claim_from_date", carrier_cols);
-    let mut inst_cols = vec!["principal_dx".to_string()];
-    inst_cols.extend((1..=25).map(|i| format!("dx_{i}")));
-    add(&outpatient, "claim_from_date", inst_cols.clone());
-    add(&inpatient, "admission_date", inst_cols);
+    add(&carrier, "claim_from_date", Table::Carrier.spec().diagnosis_columns());
+    add(&outpatient, "claim_from_date", Table::Outpatient.spec().diagnosis_columns());
+    add(&inpatient, "admission_date", Table::Inpatient.spec().diagnosis_columns());
     concat(parts, UnionArgs::default()).expect("frames with the same columns")
 }
 

@@ -297,6 +297,11 @@ fn progress_bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// How many rows of a boolean column are true (0 when the column is absent).
+fn count_true(df: &polars::prelude::DataFrame, column: &str) -> u64 {
+    df.column(column).ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0) as u64
+}
+
 fn default_rejects(claims: &Path) -> PathBuf {
     let name = claims.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "claims".into());
     claims.parent().unwrap_or(Path::new(".")).join(format!("{name}_rejects.csv"))
@@ -350,7 +355,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             for s in &result.attrition {
                 println!("{:<48} {:>12} {:>10} {:>12}", s.step, s.procedures_in, s.excluded, s.procedures_out);
             }
-            let events = result.cohort.column("unplanned_visit").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0);
+            let events = count_true(&result.cohort, "unplanned_visit");
             println!("{} procedures in the cohort, {} with an unplanned hospital visit within 7 days", result.cohort.height(), events);
             println!("wrote {}", out.display());
         }
@@ -387,7 +392,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
         }
         Command::Eligibility { claims, year, out } => {
             let df = ascqr::eligibility::claim_counts(&claims, year)?;
-            let below = df.column("below_threshold").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0);
+            let below = count_true(&df, "below_threshold");
             println!(
                 "{} ASCs billed in {year}; {below} had fewer than {} claims",
                 df.height(),
@@ -478,7 +483,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 ascqr::cohort::write(&out.join(format!("cohort_{m}")), &result)?;
                 let analysis = ascqr::risk::analysis_frame(&claims, measure, &result.cohort, dict)?;
                 ascqr::risk::write_analysis(&out.join(format!("features_{m}")), measure, &analysis, dict)?;
-                let events = result.cohort.column("unplanned_visit").ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0) as u64;
+                let events = count_true(&result.cohort, "unplanned_visit");
                 let n = result.cohort.height() as u64;
                 let facility_claims = result.attrition.iter().find(|s| s.step == "not_asc_facility_claim").map(|s| s.procedures_out).unwrap_or(0);
                 let agrees = n == truth.in_cohort && events == truth.unplanned_visits_in_cohort && facility_claims == truth.procedures;

@@ -267,13 +267,9 @@ pub fn unmapped_codes(claims_dir: &Path, dict: &Dictionary) -> Result<DataFrame>
             );
         }
     };
-    let mut carrier_cols = vec!["principal_dx".to_string(), "line_dx".to_string()];
-    carrier_cols.extend((1..=12).map(|i| format!("dx_{i}")));
-    add(&scan_table(claims_dir, Table::Carrier)?, carrier_cols);
-    let mut inst_cols = vec!["principal_dx".to_string()];
-    inst_cols.extend((1..=25).map(|i| format!("dx_{i}")));
-    add(&scan_table(claims_dir, Table::Outpatient)?, inst_cols.clone());
-    add(&scan_table(claims_dir, Table::Inpatient)?, inst_cols);
+    for table in [Table::Carrier, Table::Outpatient, Table::Inpatient] {
+        add(&scan_table(claims_dir, table)?, table.spec().diagnosis_columns());
+    }
     let mut mapped: Vec<String> = dict.dx_to_cc.iter().map(|r| r.icd10cm.clone()).collect();
     mapped.sort();
     mapped.dedup();

@@ -99,6 +99,13 @@ pub struct Column {
     pub rif: String,
 }
 
+impl Column {
+    /// A column of a file outside the claims model (truth, analysis, results): a name and a type.
+    pub fn plain(name: impl Into<String>, dtype: ColumnType) -> Column {
+        Column { name: name.into(), dtype, required: false, shape: None, non_negative: false, rif: String::new() }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Beneficiaries,
@@ -171,6 +178,11 @@ impl TableSpec {
 
     pub fn column_names(&self) -> Vec<String> {
         self.columns().into_iter().map(|c| c.name).collect()
+    }
+
+    /// The ICD-10-CM diagnosis columns (principal, line and other diagnoses), in order.
+    pub fn diagnosis_columns(&self) -> Vec<String> {
+        self.columns().into_iter().filter(|c| c.shape == Some(CodeShape::Icd10Cm)).map(|c| c.name).collect()
     }
 }
 

@@ -151,7 +151,7 @@ pub fn write_output(out: &Path, output: &FitOutput) -> Result<()> {
     let mut json = serde_json::to_vec_pretty(&output.summary).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
     json.push(b'\n');
     crate::output::write_atomic(&out.join("model.json"), &json)?;
-    let spec = |name: &str, dtype: ColumnType| ColumnSpec { name: name.into(), dtype, required: false, shape: None, non_negative: false, rif: String::new() };
+    let spec = ColumnSpec::plain;
     let cols = vec![
         spec("facility_id", ColumnType::Str),
         spec("cases", ColumnType::Float),

@@ -38,11 +38,11 @@ pub fn write_analysis_file(spec: &SimulationSpec, path: &Path) -> Result<u64> {
     let intercept = (spec.rate / (1.0 - spec.rate)).ln() - mean_xb - spec.tau * spec.tau / 2.0;
     let normal = Normal::new(0.0, spec.tau.max(0.0)).expect("tau");
     let mut cols = vec![
-        ColumnSpec { name: "facility".into(), dtype: ColumnType::Str, required: true, shape: None, non_negative: false, rif: String::new() },
-        ColumnSpec { name: "y".into(), dtype: ColumnType::Int, required: true, shape: None, non_negative: false, rif: String::new() },
+        ColumnSpec::plain("facility", ColumnType::Str),
+        ColumnSpec::plain("y", ColumnType::Int),
     ];
     for k in 0..spec.covariates {
-        cols.push(ColumnSpec { name: format!("x{:02}", k + 1), dtype: ColumnType::Int, required: true, shape: None, non_negative: false, rif: String::new() });
+        cols.push(ColumnSpec::plain(format!("x{:02}", k + 1), ColumnType::Int));
     }
     let format = if path.extension().and_then(|e| e.to_str()) == Some("parquet") { FileFormat::Parquet } else { FileFormat::Csv };
     let mut sink = TableSink::with_columns("analysis", cols, path, format, 200_000)?;

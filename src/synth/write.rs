@@ -80,14 +80,7 @@ struct Sinks {
 }
 
 fn truth_columns(world: &World) -> (Vec<ColumnSpec>, Vec<String>) {
-    let spec = |name: &str, dtype: ColumnType| ColumnSpec {
-        name: name.to_string(),
-        dtype,
-        required: false,
-        shape: None,
-        non_negative: false,
-        rif: String::new(),
-    };
+    let spec = ColumnSpec::plain;
     let mut cols = vec![
         spec("procedure_id", ColumnType::Str),
         spec("measure", ColumnType::Str),
@@ -383,14 +376,7 @@ fn write_procedure(world: &World, sinks: &mut Sinks, p: &Procedure) -> Result<()
 }
 
 fn write_facilities(path: &Path, rows: &[(MeasureId, String, f64, u64, u64, u64)]) -> Result<()> {
-    let spec = |name: &str, dtype: ColumnType| ColumnSpec {
-        name: name.to_string(),
-        dtype,
-        required: false,
-        shape: None,
-        non_negative: false,
-        rif: String::new(),
-    };
+    let spec = ColumnSpec::plain;
     let cols = vec![
         spec("measure", ColumnType::Str),
         spec("facility_id", ColumnType::Str),
