@@ -303,34 +303,23 @@ fn read_rows<T: serde::de::DeserializeOwned>((name, text): (&str, &str)) -> Resu
     Ok(out)
 }
 
-/// The first column of an embedded CSV as a set.
-fn first_column((name, text): (&str, &str)) -> Result<Vec<String>> {
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| AscqrError::BadRow {
-            file: name.into(),
-            row: i as u64 + 1,
-            message: e.to_string(),
-        })?;
-        out.push(rec.get(0).unwrap_or("").to_string());
-    }
-    Ok(out)
+/// The records of a CSV table (header skipped); a malformed row is an error naming file and row.
+fn records((name, text): (&str, &str)) -> Result<Vec<csv::StringRecord>> {
+    csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .enumerate()
+        .map(|(i, rec)| rec.map_err(|e| AscqrError::BadRow { file: name.into(), row: i as u64 + 1, message: e.to_string() }))
+        .collect()
 }
 
-/// The first two columns of an embedded CSV as a map.
-fn two_columns((name, text): (&str, &str)) -> Result<HashMap<String, String>> {
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let mut out = HashMap::new();
-    for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| AscqrError::BadRow {
-            file: name.into(),
-            row: i as u64 + 1,
-            message: e.to_string(),
-        })?;
-        out.insert(rec.get(0).unwrap_or("").to_string(), rec.get(1).unwrap_or("").to_string());
-    }
-    Ok(out)
+/// The first column of a CSV table.
+fn first_column(file: (&str, &str)) -> Result<Vec<String>> {
+    Ok(records(file)?.iter().map(|r| r.get(0).unwrap_or("").to_string()).collect())
+}
+
+/// The first two columns of a CSV table as a map.
+fn two_columns(file: (&str, &str)) -> Result<HashMap<String, String>> {
+    Ok(records(file)?.iter().map(|r| (r.get(0).unwrap_or("").to_string(), r.get(1).unwrap_or("").to_string())).collect())
 }
 
 fn load_risk_variables(file: (&str, &str)) -> Result<Vec<RiskVariable>> {
