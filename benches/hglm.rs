@@ -28,7 +28,7 @@ fn main() {
             .map(|_| {
                 let t = Instant::now();
                 let f = fit(&data, None, &opts, None);
-                assert!(f.converged, "{}", f.termination);
+                assert!(f.status.converged, "{}", f.status.termination);
                 t.elapsed().as_secs_f64()
             })
             .collect();

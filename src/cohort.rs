@@ -3,24 +3,26 @@
 //! denominator statements).
 //!
 //! A procedure is an ASC facility claim (carrier, place of service 24, specialty 49) carrying a
-//! qualifying code of the measure; `procedure_id` is its claim id. Stages, in order, each
-//! excluding with a named reason (the same names the synthetic truth uses):
-//! 1. `asc_setting` — facility claims at an ASC (professional and office claims are not index
-//!    procedures);
-//! 2. `measurement_period`;
-//! 3. `age_under_65` — age `floor((procedure − birth)/365.25)` below 65;
-//! 4. `not_ffs_12_months_before` — Part A and Part B, no Medicare Advantage, in each of the 12
+//! qualifying code of the measure; `procedure_id` is its claim id. The numbers (ages, months,
+//! days) come from the measure definition's `rules.csv`; the defaults are shown. Stages, in
+//! order, each excluding with a named reason (the same names the synthetic truth uses):
+//! 1. `not_asc_facility_claim` — facility claims at an ASC (professional and office claims are
+//!    not index procedures);
+//! 2. `outside_measurement_period`;
+//! 3. `within_7_days_of_an_earlier_procedure` — index selection: a procedure on days 0–7 after
+//!    the same patient's earlier index procedure of the measure is not an index procedure;
+//! 4. `repeat_colonoscopy` (ASC-12) — a colonoscopy on days 1–7 after another colonoscopy of the
+//!    patient in any setting (hospital outpatient, office, or a non-index ASC claim);
+//! 5. `age_under_65` — age `floor((procedure − birth)/365.25)` below 65;
+//! 6. `not_ffs_12_months_before` — Part A and Part B, no Medicare Advantage, in each of the 12
 //!    calendar months before the procedure month;
-//! 5. `not_ffs_7_days_after` (ASC-17/18/19) — the same in the months of days 0–7 after, unless the
+//! 7. `not_ffs_7_days_after` (ASC-17/18/19) — the same in the months of days 0–7 after, unless the
 //!    patient died within 7 days;
-//! 6. `concurrent_high_risk_procedure` (ASC-12) — a high-risk code on the index claim;
-//! 7. `inflammatory_bowel_disease_or_diverticulitis` (ASC-12) — an exclusion diagnosis on the
+//! 8. `concurrent_high_risk_procedure` (ASC-12) — a high-risk code on the index claim;
+//! 9. `inflammatory_bowel_disease_or_diverticulitis` (ASC-12) — an exclusion diagnosis on the
 //!    index claim or on any claim in the 365 days before.
 //!
-//! Index selection (after the period): a procedure on days 0–7 after the same patient's earlier
-//! index procedure of the measure is not an index procedure (`within_7_days_of_an_earlier_procedure`).
-//!
-//! Not built yet (see README): a separate repeat-colonoscopy look-back rule, CCN crosswalks.
+//! Facilities are billing NPIs; [`attach_facility_ccn`] adds the CCN from a user's crosswalk.
 
 use crate::claims::{scan_table, Table};
 use crate::dictionary::{Dictionary, MeasureId};
@@ -133,16 +135,18 @@ fn months_not_covered(procs: LazyFrame, runs: LazyFrame) -> LazyFrame {
         .with_column(col("covered").fill_null(lit(0)).lt(col("req_last") - col("req_first") + lit(1)).alias("fails"))
 }
 
-/// Stage 4: FFS Part A and B in each of the 12 calendar months before the procedure month.
-pub fn not_ffs_12_months_before(procs: LazyFrame, enrollment: LazyFrame) -> LazyFrame {
+/// Stage 6: FFS Part A and B in each of the `months` (12) calendar months before the procedure
+/// month.
+pub fn not_ffs_months_before(procs: LazyFrame, enrollment: LazyFrame, months: u32) -> LazyFrame {
     let m = month_index(col("procedure_date"));
-    let p = procs.select([col("procedure_id"), col("bene_id"), (m.clone() - lit(12)).alias("req_first"), (m - lit(1)).alias("req_last")]);
+    let p = procs.select([col("procedure_id"), col("bene_id"), (m.clone() - lit(months as i64)).alias("req_first"), (m - lit(1)).alias("req_last")]);
     months_not_covered(p, ffs_runs(enrollment)).select([col("procedure_id"), col("fails")])
 }
 
-/// Stage 5: FFS Part A and B in the months of days 0–7 after, unless the patient died in them.
-pub fn not_ffs_7_days_after(procs: LazyFrame, enrollment: LazyFrame) -> LazyFrame {
-    let end = (days(col("procedure_date")) + lit(7)).cast(DataType::Date);
+/// Stage 7: FFS Part A and B in the months of days 0..=`after_days` (7) after, unless the patient
+/// died in them.
+pub fn not_ffs_days_after(procs: LazyFrame, enrollment: LazyFrame, after_days: u32) -> LazyFrame {
+    let end = (days(col("procedure_date")) + lit(after_days as i32)).cast(DataType::Date);
     let p = procs.select([
         col("procedure_id"),
         col("bene_id"),
@@ -151,13 +155,13 @@ pub fn not_ffs_7_days_after(procs: LazyFrame, enrollment: LazyFrame) -> LazyFram
         month_index(col("procedure_date")).alias("req_first"),
         month_index(end).alias("req_last"),
     ]);
-    let died_within_7 = col("death_date").is_not_null().and(days(col("death_date")).lt_eq(days(col("procedure_date")) + lit(7)));
+    let died_within = col("death_date").is_not_null().and(days(col("death_date")).lt_eq(days(col("procedure_date")) + lit(after_days as i32)));
     months_not_covered(p, ffs_runs(enrollment))
-        .with_column(col("fails").and(died_within_7.not()).alias("fails"))
+        .with_column(col("fails").and(died_within.not()).alias("fails"))
         .select([col("procedure_id"), col("fails")])
 }
 
-/// Stage 6 (ASC-12): a concurrent high-risk code billed on the index claim.
+/// Stage 8 (ASC-12): a concurrent high-risk code billed on the index claim.
 pub fn concurrent_high_risk_procedure(procs: LazyFrame, carrier: LazyFrame, high_risk: &DataFrame) -> LazyFrame {
     let flagged = carrier
         .select([col("claim_id"), col("hcpcs")])
@@ -192,17 +196,17 @@ pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: Lazy
     concat(parts, UnionArgs::default()).expect("frames with the same columns")
 }
 
-/// Stage 7 (ASC-12): an exclusion diagnosis on the index claim or on a claim in the 365 days
-/// before the procedure.
+/// Stage 9 (ASC-12): an exclusion diagnosis on the index claim or on a claim in the
+/// `history_days` (365) days before the procedure.
 /// `diagnoses` must already be restricted to the exclusion codes (see [`diagnoses_long`]).
-pub fn ibd_or_diverticulitis(procs: LazyFrame, diagnoses: LazyFrame) -> LazyFrame {
+pub fn ibd_or_diverticulitis(procs: LazyFrame, diagnoses: LazyFrame, history_days: u32) -> LazyFrame {
     let hits = diagnoses;
     let offset = days(col("claim_date")) - days(col("procedure_date"));
     let flagged = procs
         .clone()
         .select([col("procedure_id"), col("bene_id"), col("procedure_date")])
         .join(hits, [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
-        .filter(col("claim_id").eq(col("procedure_id")).or(offset.clone().gt_eq(lit(-365)).and(offset.lt_eq(lit(-1)))))
+        .filter(col("claim_id").eq(col("procedure_id")).or(offset.clone().gt_eq(lit(-(history_days as i32))).and(offset.lt_eq(lit(-1)))))
         .group_by([col("procedure_id")])
         .agg([col("dx").len().alias("n_exclusion_dx")]);
     procs
@@ -212,12 +216,70 @@ pub fn ibd_or_diverticulitis(procs: LazyFrame, diagnoses: LazyFrame) -> LazyFram
         .select([col("procedure_id"), col("fails")])
 }
 
+/// Stage 1: an index procedure is an ASC facility claim, place of service 24 billed by provider
+/// specialty 49 (methodology §1); the surgeon's professional claim at the ASC is not one.
+pub fn not_asc_facility_claim(procs: LazyFrame) -> LazyFrame {
+    procs.select([
+        col("procedure_id"),
+        (col("place_of_service").eq(lit("24")).and(col("provider_specialty").eq(lit("49")))).fill_null(lit(false)).not().alias("fails"),
+    ])
+}
+
+/// Stage 2: the procedure date lies outside the measurement period (inclusive bounds).
+pub fn outside_measurement_period(procs: LazyFrame, p: Period) -> LazyFrame {
+    procs.select([
+        col("procedure_id"),
+        days(col("procedure_date")).lt(lit(p.first_day)).or(days(col("procedure_date")).gt(lit(p.last_day))).alias("fails"),
+    ])
+}
+
+/// Stage 5: younger than `min_age_years` at the procedure, age being completed years
+/// `floor((procedure − birth) / 365.25)`; no beneficiary record (no birth date) fails too.
+/// `floor(d / 365.25) < a  ⇔  d < a × 365.25` for whole days `d`.
+pub fn under_min_age(procs: LazyFrame, min_age_years: u32) -> LazyFrame {
+    let age_days = (days(col("procedure_date")) - days(col("birth_date"))).cast(DataType::Float64);
+    procs.select([col("procedure_id"), age_days.lt(lit(min_age_years as f64 * 365.25)).fill_null(lit(true)).alias("fails")])
+}
+
+/// Stage 4 (ASC-12): the colonoscopy repeats another colonoscopy of the same patient done on
+/// days 1..=`lookback_days` before, in any setting — carrier lines (an ASC claim that is not an
+/// index procedure, an office or a professional claim) or hospital outpatient lines. Its visits
+/// would belong to the earlier procedure's window. Same-day claims are left to index selection,
+/// since the professional claim for the index colonoscopy itself falls on day 0.
+/// `colonoscopy_codes` is a frame with an `hcpcs` column (ASC-12's cohort and high-risk codes).
+pub fn repeat_colonoscopy(procs: LazyFrame, carrier: LazyFrame, outpatient: LazyFrame, colonoscopy_codes: &DataFrame, lookback_days: u32) -> LazyFrame {
+    let codes = colonoscopy_codes.clone().lazy().select([col("hcpcs")]);
+    let earlier = concat(
+        [
+            carrier.select([col("bene_id"), col("line_first_date").alias("earlier_date"), col("hcpcs")]),
+            outpatient.select([col("bene_id"), col("revenue_center_date").fill_null(col("claim_from_date")).alias("earlier_date"), col("hcpcs")]),
+        ],
+        UnionArgs::default(),
+    )
+    .expect("frames with the same columns")
+    .join(codes, [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner));
+    let gap = days(col("procedure_date")) - days(col("earlier_date"));
+    let flagged = procs
+        .clone()
+        .select([col("procedure_id"), col("bene_id"), col("procedure_date")])
+        .join(earlier, [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
+        .filter(gap.clone().gt_eq(lit(1)).and(gap.lt_eq(lit(lookback_days as i32))))
+        .group_by([col("procedure_id")])
+        .agg([col("hcpcs").len().alias("n_earlier")]);
+    procs
+        .select([col("procedure_id")])
+        .join(flagged, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
+        .with_column(col("n_earlier").is_not_null().alias("fails"))
+        .select([col("procedure_id"), col("fails")])
+}
+
 /// Index selection: a patient's qualifying procedures are taken in date order (then by
-/// procedure id); a procedure on days 0–7 after the patient's last *index* procedure is not an
-/// index procedure itself (its hospital visits are outcomes of the earlier one). Greedy, so a
-/// chain at days 0, 5, 10 keeps days 0 and 10. [reconstructed: the manual counts each procedure
-/// once and measures visits within 7 days of it; overlapping windows are our rule.]
-pub fn within_7_days_of_an_earlier_index_procedure(procs: &DataFrame) -> Result<LazyFrame> {
+/// procedure id); a procedure on days 0..=`window_days` (7) after the patient's last *index*
+/// procedure is not an index procedure itself (its hospital visits are outcomes of the earlier
+/// one). Greedy, so a chain at days 0, 5, 10 keeps days 0 and 10. [reconstructed: the manual
+/// counts each procedure once and measures visits within 7 days of it; overlapping windows are
+/// our rule, `index_window_days` in `rules.csv`.]
+pub fn within_window_of_an_earlier_index_procedure(procs: &DataFrame, window_days: u32) -> Result<LazyFrame> {
     let ctx = || "index selection".to_string();
     let ids = procs.column("procedure_id").and_then(|c| c.str().cloned()).ctx(ctx)?;
     let benes = procs.column("bene_id").and_then(|c| c.str().cloned()).ctx(ctx)?;
@@ -232,7 +294,7 @@ pub fn within_7_days_of_an_earlier_index_procedure(procs: &DataFrame) -> Result<
     for &i in &order {
         let (b, d) = (benes.get(i), dates.get(i).unwrap_or(i32::MIN));
         match last {
-            Some((lb, ld)) if lb == b && d - ld <= 7 => fails[i] = true,
+            Some((lb, ld)) if lb == b && d - ld <= window_days as i32 => fails[i] = true,
             _ => last = Some((b, d)),
         }
     }
@@ -286,9 +348,11 @@ impl Attrition {
     }
 }
 
-/// Builds the cohort of `measure` from the canonical extract in `claims_dir`.
+/// Builds the cohort of `measure` from the canonical extract in `claims_dir`, with the measure's
+/// definition version in `dict` (codes and rules).
 pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary) -> Result<CohortResult> {
     let def = dict.measure(measure);
+    let rules = &def.rules;
     let codes = codes_frame(
         "hcpcs",
         def.cohort_codes
@@ -297,13 +361,17 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
             .map(|c| (c.hcpcs.clone(), c.work_rvu_2025.or(c.work_rvu_2023).unwrap_or(0.0)))
             .collect(),
     )?;
+    let high_risk = codes_frame(
+        "hcpcs",
+        def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| (c.hcpcs.clone(), 0.0)).collect(),
+    )?;
     let carrier = scan_table(claims_dir, Table::Carrier)?;
     let candidates = qualifying_procedure_claims(carrier.clone(), &codes).collect().ctx(|| "finding qualifying procedures".into())?;
     let (n0, b0, f0) = counts(&candidates)?;
     let mut att = Attrition {
         steps: vec![AttritionStep {
             step: "qualifying_procedure_claims".into(),
-            description: format!("carrier claims with a {} qualifying code (data-dictionary/measures/{}/cohort_codes.csv)", def.measure.short_name, measure),
+            description: format!("carrier claims with an {} qualifying code (definition {})", def.measure.short_name, def.version),
             procedures_in: n0,
             excluded: 0,
             procedures_out: n0,
@@ -312,34 +380,34 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
         }],
         excluded: Vec::new(),
     };
-    let not_asc = candidates
-        .clone()
-        .lazy()
-        .select([
-            col("procedure_id"),
-            (col("place_of_service").eq(lit("24")).and(col("provider_specialty").eq(lit("49"))))
-                .fill_null(lit(false))
-                .not()
-                .alias("fails"),
-        ]);
+    let not_asc = not_asc_facility_claim(candidates.clone().lazy());
     let procs = att.apply(candidates, "not_asc_facility_claim", "not an ASC facility claim (place of service 24, specialty 49)", not_asc)?;
     let procs = match period {
         Some(p) => {
-            let outside = procs.clone().lazy().select([
-                col("procedure_id"),
-                days(col("procedure_date")).lt(lit(p.first_day)).or(days(col("procedure_date")).gt(lit(p.last_day))).alias("fails"),
-            ]);
+            let outside = outside_measurement_period(procs.clone().lazy(), p);
             att.apply(procs, "outside_measurement_period", "procedure date outside the measurement period", outside)?
         }
         None => procs,
     };
-    let repeat = within_7_days_of_an_earlier_index_procedure(&procs)?;
-    let procs = att.apply(
+    let repeat = within_window_of_an_earlier_index_procedure(&procs, rules.index_window_days)?;
+    let mut procs = att.apply(
         procs,
         "within_7_days_of_an_earlier_procedure",
-        "on days 0-7 after the same patient's earlier index procedure of this measure",
+        &format!("on days 0-{} after the same patient's earlier index procedure of this measure", rules.index_window_days),
         repeat,
     )?;
+    if let Some(lookback) = rules.repeat_colonoscopy_lookback_days {
+        let colonoscopy = concat([codes.clone().lazy(), high_risk.clone().lazy()], UnionArgs::default())
+            .and_then(|lf| lf.collect())
+            .ctx(|| "colonoscopy codes".into())?;
+        let fails = repeat_colonoscopy(procs.clone().lazy(), carrier.clone(), scan_table(claims_dir, Table::Outpatient)?, &colonoscopy, lookback);
+        procs = att.apply(
+            procs,
+            "repeat_colonoscopy",
+            &format!("a repeat: another colonoscopy of the patient in any setting on days 1-{lookback} before"),
+            fails,
+        )?;
+    }
     // Beneficiary facts.
     let benes = scan_table(claims_dir, Table::Beneficiaries)?.select([col("bene_id"), col("birth_date"), col("death_date")]);
     let procs = procs
@@ -347,38 +415,50 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
         .join(benes, [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Left))
         .collect()
         .ctx(|| "joining beneficiaries".into())?;
-    // floor(d / 365.25) < 65  ⇔  d < 65 × 365.25 days.
-    let age_days = (days(col("procedure_date")) - days(col("birth_date"))).cast(DataType::Float64);
-    let under_65 = procs.clone().lazy().select([col("procedure_id"), age_days.lt(lit(65.0 * 365.25)).fill_null(lit(true)).alias("fails")]);
-    let procs = att.apply(procs, "age_under_65", "younger than 65 at the procedure (or no beneficiary record)", under_65)?;
+    let young = under_min_age(procs.clone().lazy(), rules.min_age_years);
+    let procs = att.apply(
+        procs,
+        &format!("age_under_{}", rules.min_age_years),
+        &format!("younger than {} at the procedure (or no beneficiary record)", rules.min_age_years),
+        young,
+    )?;
     let enrollment = scan_table(claims_dir, Table::Enrollment)?;
-    let before = not_ffs_12_months_before(procs.clone().lazy(), enrollment.clone());
-    let mut procs = att.apply(procs, "not_ffs_12_months_before", "not in fee-for-service Part A and B in each of the 12 months before", before)?;
-    if measure != MeasureId::Asc12 {
-        let after = not_ffs_7_days_after(procs.clone().lazy(), enrollment);
-        procs = att.apply(procs, "not_ffs_7_days_after", "alive but not in fee-for-service Part A and B in the 7 days after", after)?;
-    }
-    if measure == MeasureId::Asc12 {
-        let high_risk = codes_frame(
-            "hcpcs",
-            def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| (c.hcpcs.clone(), 0.0)).collect(),
+    let months = rules.enrollment_months_before;
+    let before = not_ffs_months_before(procs.clone().lazy(), enrollment.clone(), months);
+    let mut procs = att.apply(
+        procs,
+        &format!("not_ffs_{months}_months_before"),
+        &format!("not in fee-for-service Part A and B in each of the {months} months before"),
+        before,
+    )?;
+    if let Some(after) = rules.enrollment_days_after {
+        let fails = not_ffs_days_after(procs.clone().lazy(), enrollment, after);
+        procs = att.apply(
+            procs,
+            &format!("not_ffs_{after}_days_after"),
+            &format!("alive but not in fee-for-service Part A and B in the {after} days after"),
+            fails,
         )?;
+    }
+    if high_risk.height() > 0 {
         let hr = concurrent_high_risk_procedure(procs.clone().lazy(), carrier.clone(), &high_risk);
         procs = att.apply(procs, "concurrent_high_risk_procedure", "a concurrent high-risk procedure on the index claim", hr)?;
-        let excl: Vec<String> = dict.asc12_exclusions.iter().map(|e| e.icd10cm.clone()).collect();
+    }
+    if !def.exclusion_codes.is_empty() {
+        let excl: Vec<String> = def.exclusion_codes.iter().map(|e| e.icd10cm.clone()).collect();
         let excl = DataFrame::new(excl.len(), vec![Column::new("dx".into(), excl)]).ctx(|| "exclusion codes".into())?;
         let dx = diagnoses_long(carrier, scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &excl);
-        let ibd = ibd_or_diverticulitis(procs.clone().lazy(), dx);
+        let ibd = ibd_or_diverticulitis(procs.clone().lazy(), dx, rules.history_days);
         procs = att.apply(
             procs,
             "inflammatory_bowel_disease_or_diverticulitis",
-            "inflammatory bowel disease or diverticulitis on the index claim or in the 365 days before",
+            &format!("inflammatory bowel disease or diverticulitis on the index claim or in the {} days before", rules.history_days),
             ibd,
         )?;
     }
     let tables = OutcomeTables::from_dictionary(dict)?;
     let visits = hospital_visits(scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &tables);
-    let cohort = first_unplanned_visit_within_window(procs.lazy(), visits)
+    let cohort = first_unplanned_visit_within_window(procs.lazy(), visits, rules.outcome_last_day)
         .with_column(lit(measure.as_str()).alias("measure"))
         .sort(["procedure_id"], SortMultipleOptions::default())
         .collect()
@@ -390,25 +470,85 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
             .and_then(|lf| lf.sort(["procedure_id"], SortMultipleOptions::default()).collect())
             .ctx(|| "collecting exclusions".into())?
     };
-    let by_status = |rows: Vec<&str>| -> serde_json::Value {
-        let mut m = std::collections::BTreeMap::new();
-        for r in rows {
-            *m.entry(r.to_string()).or_insert(0u64) += 1;
-        }
-        serde_json::json!(m)
-    };
-    let definition = serde_json::json!({
-        "measure": measure.as_str(),
-        "dictionary_version": crate::dictionary::DICTIONARY_VERSION,
-        "files_from_user_dictionary": dict.overrides,
-        "period": period.map(|p| serde_json::json!({"first_day": crate::claims::sink::days_to_date(p.first_day).to_string(), "last_day": crate::claims::sink::days_to_date(p.last_day).to_string()})),
-        "cohort_codes_by_status": by_status(def.cohort_codes.iter().filter(|c| c.is_cohort()).map(|c| c.status.as_str()).collect()),
-        "concurrent_high_risk_codes_by_status": by_status(def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| c.status.as_str()).collect()),
-        "exclusion_codes_by_status": if measure == MeasureId::Asc12 { by_status(dict.asc12_exclusions.iter().map(|e| e.status.as_str()).collect()) } else { serde_json::json!({}) },
-        "planned_admission_algorithm": "v4.0 (data-dictionary/outcomes/planned_admission, status public)",
-        "window_days": [crate::outcome::WINDOW_FIRST_DAY, crate::outcome::WINDOW_LAST_DAY],
-    });
+    let mut definition = def.provenance_summary();
+    definition["dictionary_version"] = serde_json::json!(crate::dictionary::DICTIONARY_VERSION);
+    definition["files_from_user_dictionary"] = serde_json::json!(dict.overrides);
+    definition["period"] = serde_json::json!(period.map(|p| serde_json::json!({
+        "first_day": crate::claims::sink::days_to_date(p.first_day).to_string(),
+        "last_day": crate::claims::sink::days_to_date(p.last_day).to_string(),
+    })));
+    definition["planned_admission_algorithm"] = serde_json::json!("v4.0 (data-dictionary/outcomes/planned_admission, status public)");
+    definition["outcome_window_days"] = serde_json::json!([crate::outcome::WINDOW_FIRST_DAY, rules.outcome_last_day]);
     Ok(CohortResult { measure, definition, cohort, excluded, attrition: att.steps })
+}
+
+/// A user's NPI → CCN crosswalk (CSV with columns `npi,ccn`; one CCN may carry several NPIs,
+/// each NPI has one CCN). CMS's public files key an ASC by CCN (methodology §1).
+#[derive(Debug, Clone)]
+pub struct CcnCrosswalk {
+    pub file: String,
+    pub npi_to_ccn: std::collections::BTreeMap<String, String>,
+}
+
+impl CcnCrosswalk {
+    /// Reads and checks the crosswalk: a malformed NPI or CCN, or an NPI given two CCNs, is an
+    /// error naming the file, row, column and value.
+    pub fn read(path: &Path) -> Result<CcnCrosswalk> {
+        let (mut reader, headers) = crate::claims::validate::open_delimited(path, b',')?;
+        let idx = crate::claims::validate::column_indices(path, "CCN crosswalk", &headers, &["npi".to_string(), "ccn".to_string()])?;
+        let mut npi_to_ccn = std::collections::BTreeMap::new();
+        let mut record = csv::StringRecord::new();
+        let mut row = 0u64;
+        while crate::claims::validate::read_record(&mut reader, &mut record, path, row + 1)? {
+            row += 1;
+            let (npi, ccn) = (record.get(idx[0]).unwrap_or("").trim(), record.get(idx[1]).unwrap_or("").trim());
+            let bad = |column: &str, value: &str, expected: &str| AscqrError::BadValue {
+                file: path.into(),
+                row,
+                column: column.into(),
+                value: value.into(),
+                expected: expected.into(),
+            };
+            if npi.len() != 10 || !npi.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad("npi", npi, "a 10-digit NPI"));
+            }
+            if !(6..=10).contains(&ccn.len()) || !ccn.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(bad("ccn", ccn, "a CCN (6 to 10 letters and digits, e.g. 05C0001831)"));
+            }
+            if let Some(old) = npi_to_ccn.insert(npi.to_string(), ccn.to_string()) {
+                if old != ccn {
+                    return Err(bad("ccn", ccn, &format!("the CCN {old} given to this NPI on an earlier row")));
+                }
+            }
+        }
+        Ok(CcnCrosswalk { file: path.display().to_string(), npi_to_ccn })
+    }
+}
+
+/// Adds `facility_ccn` (null where the crosswalk has no row for the NPI) to the cohort and
+/// records the crosswalk and how many facilities it left unmapped in the definition.
+pub fn attach_facility_ccn(result: &mut CohortResult, crosswalk: &CcnCrosswalk) -> Result<()> {
+    let ctx = || "attaching CCNs".to_string();
+    let (npis, ccns): (Vec<String>, Vec<String>) = crosswalk.npi_to_ccn.iter().map(|(a, b)| (a.clone(), b.clone())).unzip();
+    let table = DataFrame::new(npis.len(), vec![Column::new("facility_npi".into(), npis), Column::new("facility_ccn".into(), ccns)]).ctx(ctx)?;
+    let cohort = result
+        .cohort
+        .clone()
+        .lazy()
+        .join(table.lazy(), [col("facility_npi")], [col("facility_npi")], JoinArgs::new(JoinType::Left))
+        .collect()
+        .ctx(ctx)?;
+    let unmapped = cohort
+        .clone()
+        .lazy()
+        .filter(col("facility_ccn").is_null())
+        .select([col("facility_npi").n_unique()])
+        .collect()
+        .ctx(ctx)?;
+    let unmapped = unmapped.column("facility_npi").and_then(|c| c.get(0).map(|v| v.extract::<u64>().unwrap_or(0))).ctx(ctx)?;
+    result.cohort = cohort;
+    result.definition["ccn_crosswalk"] = serde_json::json!({"file": crosswalk.file, "npis": crosswalk.npi_to_ccn.len(), "cohort_facilities_without_ccn": unmapped});
+    Ok(())
 }
 
 /// Writes `cohort.parquet`, `excluded.parquet` and `attrition.csv` (each atomically).
@@ -504,7 +644,7 @@ mod tests {
             // c: no enrollment record for 2021 at all: out.
             ("c", 2022, 1, 12, false),
         ]);
-        assert_eq!(fails(not_ffs_12_months_before(p, e)), vec![("a".into(), false), ("b".into(), true), ("c".into(), true)]);
+        assert_eq!(fails(not_ffs_months_before(p, e, 12)), vec![("a".into(), false), ("b".into(), true), ("c".into(), true)]);
     }
 
     #[test]
@@ -519,7 +659,7 @@ mod tests {
             ("c", 2022, 1, 6, false),
             ("c", 2022, 7, 12, true),
         ]);
-        assert_eq!(fails(not_ffs_7_days_after(p, e)), vec![("a".into(), true), ("b".into(), false), ("c".into(), false)]);
+        assert_eq!(fails(not_ffs_days_after(p, e, 7)), vec![("a".into(), true), ("b".into(), false), ("c".into(), false)]);
     }
 
     #[test]
@@ -534,11 +674,151 @@ mod tests {
         .with_column(lit("B").alias("bene_id"))
         .collect()
         .unwrap();
-        let out = fails(within_7_days_of_an_earlier_index_procedure(&df).unwrap());
+        let out = fails(within_window_of_an_earlier_index_procedure(&df, 7).unwrap());
         assert_eq!(
             out,
             vec![("x1".into(), false), ("x2".into(), true), ("x3".into(), true), ("x4".into(), false), ("x5".into(), false)]
         );
+    }
+
+    fn frame(columns: Vec<(&str, Vec<Option<&str>>)>) -> LazyFrame {
+        let n = columns[0].1.len();
+        DataFrame::new(n, columns.into_iter().map(|(name, v)| Column::new(name.into(), v)).collect()).unwrap().lazy()
+    }
+
+    fn dates(lf: LazyFrame, names: &[&str]) -> LazyFrame {
+        lf.with_columns(names.iter().map(|n| col(*n).str().to_date(StrptimeOptions::default())).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn only_the_asc_facility_claim_is_an_index_procedure() {
+        let p = frame(vec![
+            ("procedure_id", vec![Some("facility"), Some("surgeon"), Some("office"), Some("no_specialty")]),
+            ("place_of_service", vec![Some("24"), Some("24"), Some("11"), Some("24")]),
+            ("provider_specialty", vec![Some("49"), Some("02"), Some("49"), None]),
+        ]);
+        assert_eq!(
+            fails(not_asc_facility_claim(p)),
+            vec![("facility".into(), false), ("no_specialty".into(), true), ("office".into(), true), ("surgeon".into(), true)]
+        );
+    }
+
+    #[test]
+    fn the_measurement_period_includes_both_of_its_ends() {
+        let p = procs(&[("first", "2021-01-01", None), ("last", "2022-12-31", None), ("before", "2020-12-31", None), ("after", "2023-01-01", None)]);
+        let period = Period::parse("2021-01-01..2022-12-31").unwrap();
+        assert_eq!(
+            fails(outside_measurement_period(p, period)),
+            vec![("after".into(), true), ("before".into(), true), ("first".into(), false), ("last".into(), false)]
+        );
+    }
+
+    #[test]
+    fn age_is_whole_365_25_day_years_at_the_procedure() {
+        let p = dates(
+            frame(vec![
+                ("procedure_id", vec![Some("day_after_birthday"), Some("birthday"), Some("no_record")]),
+                ("procedure_date", vec![Some("2022-05-11"), Some("2022-05-10"), Some("2022-05-10")]),
+                ("birth_date", vec![Some("1957-05-10"), Some("1957-05-10"), None]),
+            ]),
+            &["procedure_date", "birth_date"],
+        );
+        // The 65th birthday is 23,741 days after birth (16 leap days), 64.998 years of 365.25
+        // days: still 64 by the manual's age arithmetic; the next day is 65. No birth date: out.
+        assert_eq!(
+            fails(under_min_age(p, 65)),
+            vec![("birthday".into(), true), ("day_after_birthday".into(), false), ("no_record".into(), true)]
+        );
+    }
+
+    #[test]
+    fn a_colonoscopy_days_after_another_in_any_setting_is_a_repeat() {
+        let p = dates(
+            frame(vec![
+                ("procedure_id", vec![Some("after_hopd"), Some("after_office"), Some("same_day_only"), Some("eight_days")]),
+                ("bene_id", vec![Some("a"), Some("b"), Some("c"), Some("d")]),
+                ("procedure_date", vec![Some("2022-03-10"), Some("2022-03-10"), Some("2022-03-10"), Some("2022-03-10")]),
+            ]),
+            &["procedure_date"],
+        );
+        // Carrier: b had an office colonoscopy 7 days before; c's professional claim is the same
+        // day (the index itself); d's office colonoscopy was 8 days before; a had an unrelated
+        // office visit the day before.
+        let carrier = dates(
+            frame(vec![
+                ("bene_id", vec![Some("b"), Some("c"), Some("d"), Some("a")]),
+                ("line_first_date", vec![Some("2022-03-03"), Some("2022-03-10"), Some("2022-03-02"), Some("2022-03-09")]),
+                ("hcpcs", vec![Some("45378"), Some("45378"), Some("45380"), Some("99213")]),
+            ]),
+            &["line_first_date"],
+        );
+        // Outpatient: a had a hospital outpatient colonoscopy 2 days before (line date missing,
+        // claim date used).
+        let outpatient = dates(
+            frame(vec![
+                ("bene_id", vec![Some("a")]),
+                ("revenue_center_date", vec![None]),
+                ("claim_from_date", vec![Some("2022-03-08")]),
+                ("hcpcs", vec![Some("45385")]),
+            ]),
+            &["revenue_center_date", "claim_from_date"],
+        );
+        let codes = df!("hcpcs" => ["45378", "45380", "45385"]).unwrap();
+        assert_eq!(
+            fails(repeat_colonoscopy(p, carrier, outpatient, &codes, 7)),
+            vec![("after_hopd".into(), true), ("after_office".into(), true), ("eight_days".into(), false), ("same_day_only".into(), false)]
+        );
+    }
+
+    #[test]
+    fn a_high_risk_code_on_the_index_claim_excludes_it_but_not_on_another_claim() {
+        let p = frame(vec![("procedure_id", vec![Some("c1"), Some("c2")])]);
+        let carrier = frame(vec![
+            ("claim_id", vec![Some("c1"), Some("c1"), Some("c2"), Some("other")]),
+            ("hcpcs", vec![Some("45378"), Some("45382"), Some("45378"), Some("45382")]),
+        ]);
+        let high_risk = df!("hcpcs" => ["45382"], "work_rvu" => [0.0]).unwrap();
+        assert_eq!(fails(concurrent_high_risk_procedure(p, carrier, &high_risk)), vec![("c1".into(), true), ("c2".into(), false)]);
+    }
+
+    #[test]
+    fn an_exclusion_diagnosis_counts_on_the_index_claim_or_in_the_year_before_not_after() {
+        let p = dates(
+            frame(vec![
+                ("procedure_id", vec![Some("on_index"), Some("day_365"), Some("day_366"), Some("after")]),
+                ("bene_id", vec![Some("a"), Some("b"), Some("c"), Some("d")]),
+                ("procedure_date", vec![Some("2022-06-01"); 4]),
+            ]),
+            &["procedure_date"],
+        );
+        let dx = dates(
+            frame(vec![
+                ("bene_id", vec![Some("a"), Some("b"), Some("c"), Some("d")]),
+                ("claim_id", vec![Some("on_index"), Some("x"), Some("y"), Some("z")]),
+                ("claim_date", vec![Some("2022-06-01"), Some("2021-06-01"), Some("2021-05-31"), Some("2022-06-03")]),
+                ("dx", vec![Some("K5130"); 4]),
+            ]),
+            &["claim_date"],
+        );
+        assert_eq!(
+            fails(ibd_or_diverticulitis(p, dx, 365)),
+            vec![("after".into(), false), ("day_365".into(), true), ("day_366".into(), false), ("on_index".into(), true)]
+        );
+    }
+
+    #[test]
+    fn a_ccn_crosswalk_is_checked_row_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ccn.csv");
+        std::fs::write(&f, "npi,ccn\n1234567890,05C0001831\n1234567891,05C0001831\n").unwrap();
+        let x = CcnCrosswalk::read(&f).unwrap();
+        assert_eq!(x.npi_to_ccn.len(), 2);
+        std::fs::write(&f, "npi,ccn\n1234567890,05C0001831\n1234567890,05C0009999\n").unwrap();
+        let e = CcnCrosswalk::read(&f).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: row 2, column `ccn`: value \"05C0009999\" is not the CCN 05C0001831 given to this NPI on an earlier row", f.display()));
+        std::fs::write(&f, "npi,ccn\n12345,05C0001831\n").unwrap();
+        let e = CcnCrosswalk::read(&f).unwrap_err().to_string();
+        assert!(e.contains("row 1, column `npi`: value \"12345\" is not a 10-digit NPI"), "{e}");
     }
 
     #[test]

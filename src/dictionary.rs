@@ -1,15 +1,19 @@
 //! The versioned code tables under `data-dictionary/`, embedded at build time so a run never
 //! depends on files outside the binary.
 //!
-//! Every code list is data, never code (methodology §"Design consequence"): cohort codes,
-//! exclusion codes, risk-variable definitions, the ICD-10-CM → condition-category crosswalk and
-//! the planned admission tables are CSV files with `status` (spec / public / reconstructed) and
+//! Every code list is data, never code (methodology §"Design consequence"). Each measure's
+//! definition is a versioned folder `measures/<measure>/<version>/` of reviewed tables —
+//! `rules.csv` (age, enrollment, window lengths, minimum case count), `cohort_codes.csv`,
+//! `risk_variables.csv` and for ASC-12 `exclusion_codes.csv` — whose every row carries its
+//! `provenance` (`official` or `reconstructed`) and `source`. The shared tables (ICD-10-CM →
+//! condition category, planned admission, CCS) carry `status` (spec / public / reconstructed) and
 //! `version` columns. `data-dictionary/PROVENANCE.csv` records the public source file and its
-//! sha256 for each one.
+//! sha256 for each derived file.
 
 use crate::error::{AscqrError, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The version written in every embedded table's `version` column.
@@ -54,15 +58,110 @@ pub struct Measure {
     pub measure: MeasureId,
     pub name: String,
     pub short_name: String,
-    pub cohort_period_years: u32,
-    pub min_cases: u32,
     pub published_national_rate: f64,
     pub rate_unit: String,
     pub status: String,
     pub version: String,
 }
 
-/// One row of `measures/<m>/cohort_codes.csv`.
+/// Where a row of a measure definition comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provenance {
+    /// From CMS's official measure documents or data dictionary.
+    Official,
+    /// Our public reconstruction where the official list is not available.
+    Reconstructed,
+}
+
+impl Provenance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provenance::Official => "official",
+            Provenance::Reconstructed => "reconstructed",
+        }
+    }
+}
+
+/// One row of `measures/<m>/<version>/rules.csv`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RuleRow {
+    pub rule: String,
+    pub value: String,
+    pub provenance: Provenance,
+    pub source: String,
+}
+
+/// A measure's cohort rules, parsed from `rules.csv`. Optional rules switch their stage off when
+/// absent (ASC-12 has no post-procedure enrollment rule; only ASC-12 looks back for a repeat
+/// colonoscopy).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohortRules {
+    /// Age at the procedure, completed years (all four manuals: 65 and older).
+    pub min_age_years: u32,
+    /// Calendar months before the procedure month that must be FFS Part A and B.
+    pub enrollment_months_before: u32,
+    /// Days after the procedure that must be FFS Part A and B unless the patient died in them.
+    pub enrollment_days_after: Option<u32>,
+    /// Days before the procedure that form the history (risk variables, exclusion diagnoses).
+    pub history_days: u32,
+    /// Last day of the outcome window (day 0 is the procedure day).
+    pub outcome_last_day: u32,
+    /// A procedure on days 0..=this after the patient's earlier index procedure is not an index.
+    pub index_window_days: u32,
+    /// A colonoscopy on days 1..=this after another colonoscopy in any setting is a repeat.
+    pub repeat_colonoscopy_lookback_days: Option<u32>,
+    pub cohort_period_years: u32,
+    /// Facilities with fewer cases get "Number of Cases Too Small".
+    pub min_cases: u32,
+}
+
+impl CohortRules {
+    const REQUIRED: [&'static str; 7] =
+        ["min_age_years", "enrollment_months_before", "history_days", "outcome_last_day", "index_window_days", "cohort_period_years", "min_cases"];
+    const OPTIONAL: [&'static str; 2] = ["enrollment_days_after", "repeat_colonoscopy_lookback_days"];
+
+    /// Parses the rows of `file`; an unknown, repeated, missing or non-numeric rule is an error
+    /// naming the file, row and value.
+    fn parse(file: &str, rows: &[RuleRow]) -> Result<CohortRules> {
+        let mut values: BTreeMap<&str, u32> = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            let row = i as u64 + 1;
+            let bad_value = |column: &str, value: &str, expected: String| AscqrError::BadValue {
+                file: file.into(),
+                row,
+                column: column.into(),
+                value: value.into(),
+                expected,
+            };
+            let name = r.rule.trim();
+            if !Self::REQUIRED.contains(&name) && !Self::OPTIONAL.contains(&name) {
+                let known: Vec<&str> = Self::REQUIRED.iter().chain(Self::OPTIONAL.iter()).copied().collect();
+                return Err(bad_value("rule", name, format!("a known rule ({})", known.join(", "))));
+            }
+            let v: u32 = r.value.trim().parse().map_err(|_| bad_value("value", &r.value, format!("a whole number of {name}")))?;
+            if values.insert(name, v).is_some() {
+                return Err(AscqrError::BadRow { file: file.into(), row, message: format!("rule {name} is given twice") });
+            }
+        }
+        let need = |name: &str| -> Result<u32> {
+            values.get(name).copied().ok_or_else(|| AscqrError::Other(format!("{file}: required rule {name} is missing")))
+        };
+        Ok(CohortRules {
+            min_age_years: need("min_age_years")?,
+            enrollment_months_before: need("enrollment_months_before")?,
+            enrollment_days_after: values.get("enrollment_days_after").copied(),
+            history_days: need("history_days")?,
+            outcome_last_day: need("outcome_last_day")?,
+            index_window_days: need("index_window_days")?,
+            repeat_colonoscopy_lookback_days: values.get("repeat_colonoscopy_lookback_days").copied(),
+            cohort_period_years: need("cohort_period_years")?,
+            min_cases: need("min_cases")?,
+        })
+    }
+}
+
+/// One row of `measures/<m>/<version>/cohort_codes.csv`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CohortCode {
     pub hcpcs: String,
@@ -73,8 +172,8 @@ pub struct CohortCode {
     pub work_rvu_2023: Option<f64>,
     pub work_rvu_2025: Option<f64>,
     pub label: String,
-    pub status: String,
-    pub version: String,
+    pub provenance: Provenance,
+    pub source: String,
 }
 
 impl CohortCode {
@@ -109,7 +208,7 @@ pub enum VariableKind {
     Interaction(String, String),
 }
 
-/// One row of `measures/<m>/risk_variables.csv`, parsed.
+/// One row of `measures/<m>/<version>/risk_variables.csv`, parsed.
 #[derive(Debug, Clone)]
 pub struct RiskVariable {
     pub variable: String,
@@ -118,7 +217,7 @@ pub struct RiskVariable {
     /// A CC that may be a complication of care counts only when it is in the history, not when it
     /// is found on the index claim alone (methodology §4).
     pub complication_of_care: bool,
-    pub status: String,
+    pub provenance: Provenance,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,7 +227,7 @@ struct RiskVariableRow {
     kind: String,
     definition: Option<String>,
     complication_of_care: Option<String>,
-    status: String,
+    provenance: Provenance,
 }
 
 fn split_list(s: &str) -> Vec<String> {
@@ -199,13 +298,13 @@ pub struct DxToCc {
     pub status: String,
 }
 
-/// One row of `measures/asc12/exclusion_codes.csv`.
+/// One row of `measures/asc12/<version>/exclusion_codes.csv`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ExclusionCode {
     pub icd10cm: String,
     pub exclusion: String,
     pub label: String,
-    pub status: String,
+    pub provenance: Provenance,
 }
 
 /// One row of `synth/facility_volumes.csv`: how many facilities had this case volume.
@@ -229,12 +328,20 @@ pub struct PlannedAdmissionTables {
     pub icd10pcs_to_ccs: HashMap<String, String>,
 }
 
-/// Everything a measure needs from the dictionary.
+/// Everything a measure needs from the dictionary: one definition version.
 #[derive(Debug, Clone)]
 pub struct MeasureDefinition {
     pub measure: Measure,
+    /// The definition folder's name, e.g. `ascqr-2026.1` or a user's `cms-2025`.
+    pub version: String,
+    pub rules: CohortRules,
+    pub rule_rows: Vec<RuleRow>,
     pub cohort_codes: Vec<CohortCode>,
     pub risk_variables: Vec<RiskVariable>,
+    /// ASC-12's inflammatory bowel disease / diverticulitis codes (empty for other measures).
+    pub exclusion_codes: Vec<ExclusionCode>,
+    /// Each definition file and where it was read from (the embedded copy or a user's file).
+    pub files: Vec<(String, String)>,
 }
 
 impl MeasureDefinition {
@@ -244,6 +351,31 @@ impl MeasureDefinition {
     pub fn variable_names(&self) -> Vec<String> {
         self.risk_variables.iter().map(|v| v.variable.clone()).collect()
     }
+
+    /// What this definition is made of, for every output that uses it: version, where each file
+    /// came from, the rules, and row counts by provenance per table.
+    pub fn provenance_summary(&self) -> serde_json::Value {
+        fn count(rows: impl Iterator<Item = Provenance>) -> BTreeMap<&'static str, u64> {
+            let mut m = BTreeMap::new();
+            for p in rows {
+                *m.entry(p.as_str()).or_insert(0) += 1;
+            }
+            m
+        }
+        serde_json::json!({
+            "measure": self.measure.measure.as_str(),
+            "definition_version": self.version,
+            "files": self.files.iter().map(|(f, from)| serde_json::json!({"file": f, "read_from": from})).collect::<Vec<_>>(),
+            "rules": self.rule_rows,
+            "rows_by_provenance": {
+                "rules": count(self.rule_rows.iter().map(|r| r.provenance)),
+                "cohort_codes": count(self.cohort_codes.iter().filter(|c| c.is_cohort()).map(|c| c.provenance)),
+                "concurrent_high_risk_codes": count(self.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| c.provenance)),
+                "exclusion_codes": count(self.exclusion_codes.iter().map(|c| c.provenance)),
+                "risk_variables": count(self.risk_variables.iter().map(|v| v.provenance)),
+            },
+        })
+    }
 }
 
 /// The whole embedded dictionary.
@@ -251,7 +383,6 @@ impl MeasureDefinition {
 pub struct Dictionary {
     pub measures: BTreeMap<MeasureId, MeasureDefinition>,
     pub dx_to_cc: Vec<DxToCc>,
-    pub asc12_exclusions: Vec<ExclusionCode>,
     pub facility_volumes: Vec<FacilityVolume>,
     pub planned: PlannedAdmissionTables,
     /// Files read from a user's directory instead of the embedded copy (relative paths).
@@ -265,20 +396,62 @@ macro_rules! embedded {
 }
 
 const MEASURES: (&str, &str) = embedded!("measures/measures.csv");
-const COHORT_CODES: [(&str, &str); 4] = [
-    embedded!("measures/asc12/cohort_codes.csv"),
-    embedded!("measures/asc17/cohort_codes.csv"),
-    embedded!("measures/asc18/cohort_codes.csv"),
-    embedded!("measures/asc19/cohort_codes.csv"),
+/// The embedded definition files, `measures/<m>/ascqr-2026.1/<file>`.
+const DEFINITIONS: [(MeasureId, &str, (&str, &str)); 13] = [
+    (MeasureId::Asc12, "rules.csv", embedded!("measures/asc12/ascqr-2026.1/rules.csv")),
+    (MeasureId::Asc12, "cohort_codes.csv", embedded!("measures/asc12/ascqr-2026.1/cohort_codes.csv")),
+    (MeasureId::Asc12, "risk_variables.csv", embedded!("measures/asc12/ascqr-2026.1/risk_variables.csv")),
+    (MeasureId::Asc12, "exclusion_codes.csv", embedded!("measures/asc12/ascqr-2026.1/exclusion_codes.csv")),
+    (MeasureId::Asc17, "rules.csv", embedded!("measures/asc17/ascqr-2026.1/rules.csv")),
+    (MeasureId::Asc17, "cohort_codes.csv", embedded!("measures/asc17/ascqr-2026.1/cohort_codes.csv")),
+    (MeasureId::Asc17, "risk_variables.csv", embedded!("measures/asc17/ascqr-2026.1/risk_variables.csv")),
+    (MeasureId::Asc18, "rules.csv", embedded!("measures/asc18/ascqr-2026.1/rules.csv")),
+    (MeasureId::Asc18, "cohort_codes.csv", embedded!("measures/asc18/ascqr-2026.1/cohort_codes.csv")),
+    (MeasureId::Asc18, "risk_variables.csv", embedded!("measures/asc18/ascqr-2026.1/risk_variables.csv")),
+    (MeasureId::Asc19, "rules.csv", embedded!("measures/asc19/ascqr-2026.1/rules.csv")),
+    (MeasureId::Asc19, "cohort_codes.csv", embedded!("measures/asc19/ascqr-2026.1/cohort_codes.csv")),
+    (MeasureId::Asc19, "risk_variables.csv", embedded!("measures/asc19/ascqr-2026.1/risk_variables.csv")),
 ];
-const RISK_VARIABLES: [(&str, &str); 4] = [
-    embedded!("measures/asc12/risk_variables.csv"),
-    embedded!("measures/asc17/risk_variables.csv"),
-    embedded!("measures/asc18/risk_variables.csv"),
-    embedded!("measures/asc19/risk_variables.csv"),
-];
+/// The files a definition folder may hold.
+pub const DEFINITION_FILES: [&str; 4] = ["rules.csv", "cohort_codes.csv", "risk_variables.csv", "exclusion_codes.csv"];
+
+/// The definition version folder a user's dictionary holds for `m`, if any. Exactly one version
+/// per measure may be present; code lists outside a version folder are an error saying where
+/// they belong.
+fn user_definition_folder(dir: &Path, m: MeasureId) -> Result<Option<(String, PathBuf)>> {
+    let mdir = dir.join("measures").join(m.as_str());
+    if !mdir.is_dir() {
+        return Ok(None);
+    }
+    let mut versions = Vec::new();
+    for entry in std::fs::read_dir(&mdir).map_err(|e| AscqrError::io(&mdir, e))? {
+        let entry = entry.map_err(|e| AscqrError::io(&mdir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if entry.path().is_dir() {
+            versions.push(name);
+        } else if DEFINITION_FILES.contains(&name.as_str()) {
+            return Err(AscqrError::InvalidOption(format!(
+                "{}: measure definitions live in version folders; move it to {}",
+                entry.path().display(),
+                mdir.join("<version>").join(&name).display()
+            )));
+        }
+    }
+    versions.sort();
+    match versions.len() {
+        0 => Ok(None),
+        1 => {
+            let v = versions.pop().expect("one version");
+            Ok(Some((v.clone(), mdir.join(v))))
+        }
+        _ => Err(AscqrError::InvalidOption(format!(
+            "{}: several definition versions ({}); keep the one to use",
+            mdir.display(),
+            versions.join(", ")
+        ))),
+    }
+}
 const DX_TO_CC: (&str, &str) = embedded!("condition-categories/icd10cm_to_cc.csv");
-const ASC12_EXCLUSIONS: (&str, &str) = embedded!("measures/asc12/exclusion_codes.csv");
 const FACILITY_VOLUMES: (&str, &str) = embedded!("synth/facility_volumes.csv");
 const PAA_ALWAYS_PROC: (&str, &str) = embedded!("outcomes/planned_admission/always_planned_procedure_ccs.csv");
 const PAA_ALWAYS_DX: (&str, &str) = embedded!("outcomes/planned_admission/always_planned_diagnosis_ccs.csv");
@@ -332,7 +505,7 @@ fn load_risk_variables(file: (&str, &str)) -> Result<Vec<RiskVariable>> {
                 variable: r.variable,
                 label: r.label,
                 complication_of_care: r.complication_of_care.as_deref() == Some("true"),
-                status: r.status,
+                provenance: r.provenance,
             })
         })
         .collect()
@@ -345,9 +518,13 @@ impl Dictionary {
     }
 
     /// Parses the tables, taking each file from `overlay` when it has a file at the same
-    /// relative path (e.g. `measures/asc17/cohort_codes.csv` from CMS's official list), and the
-    /// embedded copy otherwise. The files taken from the overlay are listed in `overrides`.
-    pub fn load(overlay: Option<&std::path::Path>) -> Result<Dictionary> {
+    /// relative path (e.g. `condition-categories/icd10cm_to_cc.csv`), and the embedded copy
+    /// otherwise. A measure whose folder in `overlay` holds a version folder
+    /// (`measures/asc17/cms-2025/`, e.g. from CMS's official lists) uses that version: its files
+    /// replace the embedded ones and the definition files it lacks come from the embedded
+    /// version (recorded per file in [`MeasureDefinition::files`]). The files taken from the
+    /// overlay are listed in `overrides`.
+    pub fn load(overlay: Option<&Path>) -> Result<Dictionary> {
         let overrides = std::cell::RefCell::new(Vec::new());
         let texts = std::cell::RefCell::new(Vec::<(String, String)>::new());
         let get = |(name, text): (&str, &str)| -> Result<usize> {
@@ -375,18 +552,58 @@ impl Dictionary {
         }
         let measures: Vec<Measure> = with!(MEASURES, read_rows)?;
         let mut by_id = BTreeMap::new();
-        for (i, m) in MeasureId::ALL.into_iter().enumerate() {
+        for m in MeasureId::ALL {
             let measure = measures
                 .iter()
                 .find(|x| x.measure == m)
                 .cloned()
                 .ok_or_else(|| AscqrError::Other(format!("data-dictionary/measures/measures.csv has no row for {m}")))?;
+            let user = match overlay {
+                Some(dir) => user_definition_folder(dir, m)?,
+                None => None,
+            };
+            let mut files = Vec::new();
+            // (name, text) of each definition file: the user's version folder first, then the
+            // embedded version.
+            let mut read = |file: &str| -> Result<Option<(String, String)>> {
+                if let Some((_, folder)) = &user {
+                    let path = folder.join(file);
+                    if path.is_file() {
+                        let body = std::fs::read_to_string(&path).map_err(|e| AscqrError::io(&path, e))?;
+                        let rel = path.strip_prefix(overlay.expect("a user folder comes from the overlay")).unwrap_or(&path);
+                        overrides.borrow_mut().push(rel.display().to_string());
+                        files.push((file.to_string(), path.display().to_string()));
+                        return Ok(Some((path.display().to_string(), body)));
+                    }
+                }
+                Ok(DEFINITIONS.iter().find(|(id, f, _)| *id == m && *f == file).map(|(_, _, (name, text))| {
+                    files.push((file.to_string(), format!("embedded data-dictionary/{name}")));
+                    (format!("data-dictionary/{name}"), text.to_string())
+                }))
+            };
+            let required = |f: Option<(String, String)>, file: &str| {
+                f.ok_or_else(|| AscqrError::Other(format!("measure {m}: no {file} in its definition")))
+            };
+            let rules_file = required(read("rules.csv")?, "rules.csv")?;
+            let rule_rows: Vec<RuleRow> = read_rows((&rules_file.0, &rules_file.1))?;
+            let rules = CohortRules::parse(&rules_file.0, &rule_rows)?;
+            let codes = required(read("cohort_codes.csv")?, "cohort_codes.csv")?;
+            let variables = required(read("risk_variables.csv")?, "risk_variables.csv")?;
+            let exclusion_codes = match read("exclusion_codes.csv")? {
+                Some((name, text)) => read_rows((&name, &text))?,
+                None => Vec::new(),
+            };
             by_id.insert(
                 m,
                 MeasureDefinition {
                     measure,
-                    cohort_codes: with!(COHORT_CODES[i], read_rows)?,
-                    risk_variables: with!(RISK_VARIABLES[i], load_risk_variables)?,
+                    version: user.as_ref().map(|(v, _)| v.clone()).unwrap_or_else(|| DICTIONARY_VERSION.to_string()),
+                    rules,
+                    rule_rows,
+                    cohort_codes: read_rows((&codes.0, &codes.1))?,
+                    risk_variables: load_risk_variables((&variables.0, &variables.1))?,
+                    exclusion_codes,
+                    files,
                 },
             );
         }
@@ -403,9 +620,8 @@ impl Dictionary {
             icd10pcs_to_ccs: with!(CCS_PCS, two_columns)?,
         };
         let dx_to_cc = with!(DX_TO_CC, read_rows)?;
-        let asc12_exclusions = with!(ASC12_EXCLUSIONS, read_rows)?;
         let facility_volumes = with!(FACILITY_VOLUMES, read_rows)?;
-        Ok(Dictionary { measures: by_id, dx_to_cc, asc12_exclusions, facility_volumes, planned, overrides: overrides.into_inner() })
+        Ok(Dictionary { measures: by_id, dx_to_cc, facility_volumes, planned, overrides: overrides.into_inner() })
     }
 
     /// The embedded dictionary, parsed once per process.
@@ -478,28 +694,92 @@ mod tests {
         }
     }
 
+    const CODES_HEADER: &str = "hcpcs,role,procedure_type,ccs_category,work_rvu_2023,work_rvu_2025,label,provenance,source,version\n";
+
     #[test]
-    fn a_users_directory_replaces_only_the_files_it_holds() {
+    fn a_users_definition_version_replaces_only_the_files_it_holds() {
         let dir = tempfile::tempdir().unwrap();
-        let m = dir.path().join("measures/asc12");
-        std::fs::create_dir_all(&m).unwrap();
-        std::fs::write(
-            m.join("cohort_codes.csv"),
-            "hcpcs,role,procedure_type,ccs_category,work_rvu_2023,work_rvu_2025,label,status,version\n\
-             45378,cohort,,,3.26,3.26,colonoscopy,official,cms-2025\n",
-        )
-        .unwrap();
+        let v = dir.path().join("measures/asc12/cms-2025");
+        std::fs::create_dir_all(&v).unwrap();
+        std::fs::write(v.join("cohort_codes.csv"), format!("{CODES_HEADER}45378,cohort,,,3.26,3.26,colonoscopy,official,CMS data dictionary,cms-2025\n")).unwrap();
         let d = Dictionary::load(Some(dir.path())).unwrap();
-        assert_eq!(d.overrides, vec!["measures/asc12/cohort_codes.csv".to_string()]);
-        let codes: Vec<&str> = d.measure(MeasureId::Asc12).cohort_codes.iter().map(|c| c.hcpcs.as_str()).collect();
+        assert_eq!(d.overrides, vec!["measures/asc12/cms-2025/cohort_codes.csv".to_string()]);
+        let def = d.measure(MeasureId::Asc12);
+        assert_eq!(def.version, "cms-2025");
+        let codes: Vec<&str> = def.cohort_codes.iter().map(|c| c.hcpcs.as_str()).collect();
         assert_eq!(codes, vec!["45378"]);
-        assert_eq!(d.measure(MeasureId::Asc12).cohort_codes[0].status, "official");
-        // Everything else is the embedded copy.
+        assert_eq!(def.cohort_codes[0].provenance, Provenance::Official);
+        // The files the user's version lacks come from the embedded version, and say so.
+        let from: BTreeMap<&str, &str> = def.files.iter().map(|(f, w)| (f.as_str(), w.as_str())).collect();
+        assert!(from["cohort_codes.csv"].ends_with("cms-2025/cohort_codes.csv"), "{from:?}");
+        assert_eq!(from["rules.csv"], "embedded data-dictionary/measures/asc12/ascqr-2026.1/rules.csv");
+        assert_eq!(def.rules.min_age_years, 65);
+        let summary = def.provenance_summary();
+        assert_eq!(summary["definition_version"], "cms-2025");
+        assert_eq!(summary["rows_by_provenance"]["cohort_codes"]["official"], 1);
+        // Other measures keep the embedded version.
+        assert_eq!(d.measure(MeasureId::Asc17).version, DICTIONARY_VERSION);
         assert!(d.measure(MeasureId::Asc17).cohort_codes.len() > 100);
         // A malformed file is an error naming it and the row.
-        std::fs::write(m.join("cohort_codes.csv"), "hcpcs,role,procedure_type,ccs_category,work_rvu_2023,work_rvu_2025,label,status,version\n45378,cohort,,,x,,l,official,v\n").unwrap();
+        std::fs::write(v.join("cohort_codes.csv"), format!("{CODES_HEADER}45378,cohort,,,x,,l,official,s,v\n")).unwrap();
         let e = Dictionary::load(Some(dir.path())).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("{}: row 1:", m.join("cohort_codes.csv").display())), "{e}");
+        assert!(e.starts_with(&format!("{}: row 1:", v.join("cohort_codes.csv").display())), "{e}");
+        // A provenance other than official / reconstructed is refused.
+        std::fs::write(v.join("cohort_codes.csv"), format!("{CODES_HEADER}45378,cohort,,,,,l,guessed,s,v\n")).unwrap();
+        let e = Dictionary::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("row 1") && e.contains("guessed"), "{e}");
+    }
+
+    #[test]
+    fn definition_files_outside_a_version_folder_or_two_versions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("measures/asc17");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("cohort_codes.csv"), CODES_HEADER).unwrap();
+        let e = Dictionary::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("version folders") && e.contains("<version>"), "{e}");
+        std::fs::remove_file(m.join("cohort_codes.csv")).unwrap();
+        std::fs::create_dir_all(m.join("a")).unwrap();
+        std::fs::create_dir_all(m.join("b")).unwrap();
+        let e = Dictionary::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("several definition versions (a, b)"), "{e}");
+    }
+
+    #[test]
+    fn rules_are_parsed_strictly() {
+        let row = |rule: &str, value: &str| RuleRow { rule: rule.into(), value: value.into(), provenance: Provenance::Official, source: String::new() };
+        let mut rows: Vec<RuleRow> = CohortRules::REQUIRED.iter().map(|r| row(r, "7")).collect();
+        let rules = CohortRules::parse("rules.csv", &rows).unwrap();
+        assert_eq!((rules.enrollment_days_after, rules.repeat_colonoscopy_lookback_days), (None, None));
+        rows.push(row("enrollment_days_after", "7"));
+        assert_eq!(CohortRules::parse("rules.csv", &rows).unwrap().enrollment_days_after, Some(7));
+        rows.push(row("min_age_years", "65"));
+        let e = CohortRules::parse("rules.csv", &rows).unwrap_err().to_string();
+        assert_eq!(e, "rules.csv: row 9: rule min_age_years is given twice");
+        rows.pop();
+        rows.push(row("max_age", "99"));
+        let e = CohortRules::parse("rules.csv", &rows).unwrap_err().to_string();
+        assert!(e.starts_with("rules.csv: row 9, column `rule`: value \"max_age\" is not a known rule ("), "{e}");
+        rows.pop();
+        rows[0].value = "sixty-five".into();
+        let e = CohortRules::parse("rules.csv", &rows).unwrap_err().to_string();
+        assert!(e.contains("row 1, column `value`: value \"sixty-five\""), "{e}");
+        rows.remove(0);
+        let e = CohortRules::parse("rules.csv", &rows).unwrap_err().to_string();
+        assert_eq!(e, "rules.csv: required rule min_age_years is missing");
+    }
+
+    #[test]
+    fn the_embedded_rules_are_the_manuals() {
+        let d = Dictionary::load_embedded().unwrap();
+        for m in MeasureId::ALL {
+            let r = &d.measure(m).rules;
+            assert_eq!((r.min_age_years, r.enrollment_months_before, r.history_days, r.outcome_last_day), (65, 12, 365, 7), "{m}");
+            assert_eq!(r.enrollment_days_after, if m == MeasureId::Asc12 { None } else { Some(7) }, "{m}");
+            assert_eq!(r.repeat_colonoscopy_lookback_days.is_some(), m == MeasureId::Asc12, "{m}");
+            assert_eq!(r.cohort_period_years, if m == MeasureId::Asc12 { 3 } else { 2 }, "{m}");
+        }
+        assert!(!d.measure(MeasureId::Asc12).exclusion_codes.is_empty());
     }
 
     #[test]

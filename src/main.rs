@@ -137,10 +137,14 @@ Example:
         /// Measurement period FROM..TO (YYYY-MM-DD..YYYY-MM-DD); default: every procedure.
         #[arg(long)]
         period: Option<String>,
-        /// A directory laid out like data-dictionary/ whose files replace the embedded ones
-        /// (e.g. measures/asc12/cohort_codes.csv from CMS's official list); others stay embedded.
+        /// A directory laid out like data-dictionary/ whose files replace the embedded ones; a
+        /// measure definition version folder there (e.g. measures/asc12/cms-2025/cohort_codes.csv
+        /// from CMS's official list) is used for that measure.
         #[arg(long)]
         dictionary: Option<PathBuf>,
+        /// CSV with columns npi,ccn: adds the facility's CCN to cohort.parquet (facility_ccn).
+        #[arg(long)]
+        ccn_crosswalk: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -148,7 +152,7 @@ Example:
     #[command(after_help = "\
 Reads COHORT/cohort.parquet (from `ascqr cohort`) and the claims, and writes OUT/analysis.parquet
 (procedure_id, facility_id, outcome, one column per risk variable as named in
-data-dictionary/measures/<measure>/risk_variables.csv), OUT/analysis_collapsed.parquet (facility
+data-dictionary/measures/<measure>/<version>/risk_variables.csv), OUT/analysis_collapsed.parquet (facility
 x covariate pattern with cases and events) and OUT/variables.json. The analysis file is the
 input of `ascqr fit`.
 
@@ -346,10 +350,14 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             print!("{}", report.summary_table());
             println!("canonical extract: {}\nreject file: {}", out.display(), rejects.display());
         }
-        Command::Cohort { claims, measure, period, dictionary, out } => {
+        Command::Cohort { claims, measure, period, dictionary, ccn_crosswalk, out } => {
             let period = period.as_deref().map(ascqr::cohort::Period::parse).transpose()?;
             let dict = load_dictionary(dictionary.as_deref())?;
-            let result = ascqr::cohort::build(&claims, measure, period, &dict)?;
+            let crosswalk = ccn_crosswalk.as_deref().map(ascqr::cohort::CcnCrosswalk::read).transpose()?;
+            let mut result = ascqr::cohort::build(&claims, measure, period, &dict)?;
+            if let Some(x) = &crosswalk {
+                ascqr::cohort::attach_facility_ccn(&mut result, x)?;
+            }
             ascqr::cohort::write(&out, &result)?;
             println!("{:<48} {:>12} {:>10} {:>12}", "step", "in", "excluded", "out");
             for s in &result.attrition {
@@ -436,11 +444,11 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             bar.finish_and_clear();
             ascqr::hglm::write_output(&out, &output)?;
             let s = &output.summary;
-            println!("method {}: {} ({} iterations)", s.method.as_str(), s.termination, s.iterations);
-            for w in &s.warnings {
+            println!("method {}: {} ({} iterations)", s.status.method.as_str(), s.status.termination, s.status.iterations);
+            for w in &s.status.warnings {
                 println!("warning: {w}");
             }
-            println!("{} = {:.6}", s.objective_name, s.objective);
+            println!("{} = {:.6}", s.status.objective_name, s.status.objective);
             for c in &s.coefficients {
                 let se = c.std_error.map(|v| format!("{v:.6}")).unwrap_or_else(|| "NA".into());
                 println!("  {:<28} {:>12.6}  se {se}", c.name, c.estimate);

@@ -20,7 +20,6 @@ use polars::prelude::*;
 
 /// Days after the procedure that count: day 0 (the procedure day) through day 7.
 pub const WINDOW_FIRST_DAY: i32 = 0;
-pub const WINDOW_LAST_DAY: i32 = 7;
 
 /// The code tables of the outcome as small frames for joins.
 #[derive(Clone)]
@@ -182,16 +181,16 @@ pub fn hospital_visits(outpatient: LazyFrame, inpatient: LazyFrame, tables: &Out
 }
 
 /// For each index procedure (`procedure_id, bene_id, procedure_date`), the first unplanned visit
-/// on days 0–7: adds `unplanned_visit`, `visit_type`, `visit_date`, `visit_day`, `visit_claim_id`.
+/// on days 0..=`last_day` (the measure's `outcome_last_day` rule, 7): adds `unplanned_visit`, `visit_type`, `visit_date`, `visit_day`, `visit_claim_id`.
 /// Ties on the same day prefer an inpatient admission, then observation, then ED.
-pub fn first_unplanned_visit_within_window(index: LazyFrame, visits: LazyFrame) -> LazyFrame {
+pub fn first_unplanned_visit_within_window(index: LazyFrame, visits: LazyFrame, last_day: u32) -> LazyFrame {
     let rank = when(col("visit_type").eq(lit("inpatient"))).then(lit(0)).when(col("visit_type").eq(lit("observation"))).then(lit(1)).otherwise(lit(2));
     let hits = index
         .clone()
         .select([col("procedure_id"), col("bene_id"), col("procedure_date")])
         .join(visits.filter(col("planned").not()), [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
         .with_column((col("visit_date").cast(DataType::Int32) - col("procedure_date").cast(DataType::Int32)).alias("visit_day"))
-        .filter(col("visit_day").gt_eq(lit(WINDOW_FIRST_DAY)).and(col("visit_day").lt_eq(lit(WINDOW_LAST_DAY))))
+        .filter(col("visit_day").gt_eq(lit(WINDOW_FIRST_DAY)).and(col("visit_day").lt_eq(lit(last_day as i32))))
         .with_column(rank.alias("type_rank"))
         .sort(["procedure_id", "visit_day", "type_rank", "claim_id"], SortMultipleOptions::default())
         .group_by_stable([col("procedure_id")])

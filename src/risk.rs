@@ -16,8 +16,8 @@ use crate::error::{AscqrError, PolarsContext, Result};
 use polars::prelude::*;
 use std::path::Path;
 
-/// Days before the procedure whose claims count as history.
-pub const HISTORY_FIRST_DAY: i32 = -365;
+/// The history ends the day before the procedure; how far back it reaches is the measure's
+/// `history_days` rule.
 pub const HISTORY_LAST_DAY: i32 = -1;
 
 fn strings(name: &str, v: Vec<String>) -> Column {
@@ -58,7 +58,7 @@ pub fn analysis_frame(claims_dir: &Path, measure: MeasureId, cohort: &DataFrame,
         .join(index_principal, [col("procedure_id")], [col("claim_id")], JoinArgs::new(JoinType::Left))
         .with_columns([
             col("claim_id").eq(col("procedure_id")).alias("is_index"),
-            offset.clone().gt_eq(lit(HISTORY_FIRST_DAY)).and(offset.lt_eq(lit(HISTORY_LAST_DAY))).alias("is_history"),
+            offset.clone().gt_eq(lit(-(def.rules.history_days as i32))).and(offset.lt_eq(lit(HISTORY_LAST_DAY))).alias("is_history"),
         ])
         .filter(
             col("is_history").or(col("is_index").and(col("dx").neq(col("index_principal_dx")).fill_null(lit(true)))),
@@ -234,14 +234,15 @@ pub fn write_analysis(out: &Path, measure: MeasureId, analysis: &DataFrame, dict
                 "label": v.label,
                 "kind": format!("{:?}", v.kind),
                 "complication_of_care": v.complication_of_care,
-                "status": v.status,
+                "provenance": v.provenance,
             })
         })
         .collect();
     let json = serde_json::json!({
         "measure": measure.as_str(),
         "dictionary_version": crate::dictionary::DICTIONARY_VERSION,
-        "outcome": "outcome: 1 when an unplanned hospital visit followed within 7 days",
+        "definition": def.provenance_summary(),
+        "outcome": format!("outcome: 1 when an unplanned hospital visit followed within {} days", def.rules.outcome_last_day),
         "group": "facility_id",
         "collapsed": {"file": "analysis_collapsed.parquet", "cases": "cases", "events": "events"},
         "variables": vars,

@@ -92,3 +92,36 @@ fn eligibility_counts_each_asc_facility_claim_of_the_year() {
         .unwrap();
     assert_eq!(joined.height(), 0, "{joined}");
 }
+
+#[test]
+fn a_ccn_crosswalk_and_a_users_definition_version_are_used_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SynthOptions::new(3, Scale::Small, "2021-2022", FileFormat::Parquet).unwrap();
+    generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    // A user's ASC-18 definition that raises the minimum age to 70; its other files are ours.
+    let version = dir.path().join("dict/measures/asc18/cms-test");
+    std::fs::create_dir_all(&version).unwrap();
+    let rules = include_str!("../data-dictionary/measures/asc18/ascqr-2026.1/rules.csv").replace("min_age_years,65,", "min_age_years,70,");
+    std::fs::write(version.join("rules.csv"), rules).unwrap();
+    let dict = Dictionary::load(Some(&dir.path().join("dict"))).unwrap();
+    let mut result = build(dir.path(), MeasureId::Asc18, None, &dict).unwrap();
+    let ours = build(dir.path(), MeasureId::Asc18, None, Dictionary::embedded().unwrap()).unwrap();
+    let step = |r: &ascqr::cohort::CohortResult, name: &str| r.attrition.iter().find(|s| s.step == name).map(|s| s.excluded);
+    assert!(step(&result, "age_under_70").unwrap() > step(&ours, "age_under_65").unwrap());
+    assert_eq!(result.definition["definition_version"], "cms-test");
+    assert_eq!(result.definition["files_from_user_dictionary"][0], "measures/asc18/cms-test/rules.csv");
+
+    // The crosswalk maps one facility; the others are counted as without a CCN.
+    let npis = strings(&result.cohort, "facility_npi");
+    let first = npis[0].clone().unwrap();
+    let crosswalk = dir.path().join("ccn.csv");
+    std::fs::write(&crosswalk, format!("npi,ccn\n{first},05C0001831\n")).unwrap();
+    let crosswalk = ascqr::cohort::CcnCrosswalk::read(&crosswalk).unwrap();
+    ascqr::cohort::attach_facility_ccn(&mut result, &crosswalk).unwrap();
+    let ccns = strings(&result.cohort, "facility_ccn");
+    for (npi, ccn) in npis.iter().zip(&ccns) {
+        assert_eq!(ccn.as_deref(), (npi.as_deref() == Some(first.as_str())).then_some("05C0001831"));
+    }
+    let facilities: std::collections::BTreeSet<_> = npis.iter().collect();
+    assert_eq!(result.definition["ccn_crosswalk"]["cohort_facilities_without_ccn"], facilities.len() as u64 - 1);
+}

@@ -54,12 +54,12 @@ fn ml_against_lme4(method: Method, lme4: &str) {
         let data = AnalysisData::read(&dir(name).join("data.csv"), &spec()).unwrap();
         let opts = FitOptions { method, agq_points: 9, ..Default::default() };
         let f = fit(&data, None, &opts, None);
-        assert!(f.converged, "{name} {method:?}: {}", f.termination);
+        assert!(f.status.converged, "{name} {method:?}: {}", f.status.termination);
         let refs = reference(name);
         let l = &refs[lme4];
         // Never a worse optimum than lme4.
         let their_ll = l["objective"].0;
-        assert!(f.objective >= their_ll - 1e-7 * their_ll.abs(), "{name} {method:?}: loglik {} below lme4's {their_ll}", f.objective);
+        assert!(f.status.objective >= their_ll - 1e-7 * their_ll.abs(), "{name} {method:?}: loglik {} below lme4's {their_ll}", f.status.objective);
         if l["converged"].0 == 1.0 {
             check_estimates(name, lme4, &f, &data, l);
         }
@@ -67,7 +67,7 @@ fn ml_against_lme4(method: Method, lme4: &str) {
             // glmmTMB converges tightly on every data set: always within 4 digits of it.
             check_estimates(name, "glmmtmb_laplace", &f, &data, &refs["glmmtmb_laplace"]);
             let tmb_ll = refs["glmmtmb_laplace"]["objective"].0;
-            assert!((f.objective - tmb_ll).abs() < 1e-5 * tmb_ll.abs(), "{name}: loglik {} vs glmmTMB {tmb_ll}", f.objective);
+            assert!((f.status.objective - tmb_ll).abs() < 1e-5 * tmb_ll.abs(), "{name}: loglik {} vs glmmTMB {tmb_ll}", f.status.objective);
         }
     }
 }
@@ -96,12 +96,12 @@ fn rspl_agrees_with_the_textbook_reference() {
             }
         }
         if r["sigma"].0 > 1e-3 {
-            assert!(f.converged, "{name}: {}", f.termination);
+            assert!(f.status.converged, "{name}: {}", f.status.termination);
             let obj = r["objective"].0;
-            assert!((f.objective - obj).abs() < 1e-6 * obj.abs(), "{name}: -2 res log PL ours {} vs {obj}", f.objective);
+            assert!((f.status.objective - obj).abs() < 1e-6 * obj.abs(), "{name}: -2 res log PL ours {} vs {obj}", f.status.objective);
         } else {
             // The boundary: reported, not hidden.
-            assert!(f.warnings.iter().any(|w| w.contains("boundary")), "{name}: {:?}", f.warnings);
+            assert!(f.status.warnings.iter().any(|w| w.contains("boundary")), "{name}: {:?}", f.status.warnings);
         }
     }
 }
@@ -112,7 +112,7 @@ fn the_boundary_fit_is_reported_for_every_method() {
     for method in [Method::Rspl, Method::Laplace, Method::Agq] {
         let f = fit(&data, None, &FitOptions { method, ..Default::default() }, None);
         assert!(f.sigma < 1e-3, "{method:?}: sigma {}", f.sigma);
-        assert!(f.warnings.iter().any(|w| w.contains("boundary fit")), "{method:?}: {:?}", f.warnings);
+        assert!(f.status.warnings.iter().any(|w| w.contains("boundary fit")), "{method:?}: {:?}", f.status.warnings);
     }
 }
 
@@ -147,7 +147,7 @@ fn a_collapsed_file_gives_the_same_fit_as_the_row_per_procedure_file() {
             assert!((x - y).abs() < 1e-10, "{method:?}: {x} vs {y}");
         }
         assert!((a.sigma - b.sigma).abs() < 1e-10);
-        assert!((a.objective - b.objective).abs() < 1e-8 * a.objective.abs(), "{method:?}: {} vs {}", a.objective, b.objective);
+        assert!((a.status.objective - b.status.objective).abs() < 1e-8 * a.status.objective.abs(), "{method:?}: {} vs {}", a.status.objective, b.status.objective);
     }
 }
 

@@ -25,7 +25,7 @@ fn unplanned_visits_agree_with_the_synthetic_truth_for_every_procedure() {
         scan_table(dir.path(), Table::Inpatient).unwrap(),
         &tables,
     );
-    let found = first_unplanned_visit_within_window(index, visits)
+    let found = first_unplanned_visit_within_window(index, visits, 7)
         .select([
             col("procedure_id"),
             col("unplanned_visit").alias("found_visit"),

@@ -228,7 +228,7 @@ fn malformed_codes_are_quarantined_with_their_reason_and_counted() {
         .with_row(Table::Carrier, &[("hcpcs", "4537")])
         .with_row(Table::Carrier, &[("dx_2", "I50.9")])
         .with_row(Table::Carrier, &[("place_of_service", "2A")])
-        .with_row(Table::Carrier, &[("billing_npi", "")])
+        .with_row(Table::Carrier, &[("billing_npi", ""), ("line_num", "5")])
         .with_row(Table::Outpatient, &[("revenue_center", "450")])
         .with_row(Table::Outpatient, &[("revenue_center", "")])
         .with_row(Table::Inpatient, &[("proc_1", "0DTJ4ZO")])
@@ -273,7 +273,7 @@ fn malformed_codes_are_quarantined_with_their_reason_and_counted() {
 #[test]
 fn icd9_codes_are_checked_as_icd9_when_the_version_says_so() {
     let x = Extract::valid()
-        .with_row(Table::Carrier, &[("principal_dx", "V7651"), ("dx_1", "V7651"), ("dx_2", "4280"), ("dx_version", "9")]);
+        .with_row(Table::Carrier, &[("principal_dx", "V7651"), ("dx_1", "V7651"), ("dx_2", "4280"), ("dx_version", "9"), ("line_num", "2")]);
     let report = x.write().validate().unwrap();
     assert_eq!(report.total_rejected(), 0);
 }
@@ -324,7 +324,9 @@ fn a_table_may_be_a_folder_of_files_such_as_hive_year_partitions() {
     let folder = x.claims().join("carrier").join("year=2022");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::rename(&carrier, folder.join("part-0.csv")).unwrap();
-    std::fs::copy(folder.join("part-0.csv"), x.claims().join("carrier").join("year=2022").join("part-1.csv")).unwrap();
+    // A second part with other claims (the same claims twice would be duplicate claim lines).
+    let part = std::fs::read_to_string(folder.join("part-0.csv")).unwrap().replace("\nC", "\nD");
+    std::fs::write(folder.join("part-1.csv"), part).unwrap();
     let report = x.validate().unwrap();
     let c = report.tables.iter().find(|t| t.table == "carrier").unwrap();
     assert_eq!((c.files, c.rows_read, c.rows_accepted), (2, 4, 4));
@@ -346,4 +348,39 @@ fn inconsistent_rows_are_quarantined_with_their_reason() {
     for t in &report.tables {
         assert!(t.is_balanced());
     }
+}
+
+#[test]
+fn repeated_claim_lines_are_quarantined_not_counted_twice() {
+    let x = Extract::valid()
+        .with_row(Table::Carrier, &[]) // the same claim line again
+        .with_row(Table::Carrier, &[("line_num", "2")]) // another line of the same claim
+        .with_row(Table::Outpatient, &[])
+        .with_row(Table::Inpatient, &[]) // one row per inpatient claim
+        .with_row(Table::Beneficiaries, &[]);
+    let report = x.write().validate().unwrap();
+    let get = |t: &str| report.tables.iter().find(|r| r.table == t).unwrap().clone();
+    let carrier = get("carrier");
+    assert_eq!((carrier.rows_read, carrier.rows_accepted, carrier.rows_rejected), (3, 2, 1));
+    assert_eq!(carrier.rejected_by_reason["duplicate claim line (claim_id and line_num of an earlier row)"], 1);
+    assert_eq!(get("outpatient").rejected_by_reason["duplicate claim line (claim_id and line_num of an earlier row)"], 1);
+    assert_eq!(get("inpatient").rejected_by_reason["duplicate claim (claim_id of an earlier row)"], 1);
+    assert_eq!(get("beneficiaries").rejected_by_reason["duplicate beneficiary (bene_id of an earlier row)"], 1);
+    // The reject file names the row (the second) and the repeated column.
+    let rejects = std::fs::read_to_string(x.rejects()).unwrap();
+    let line = rejects.lines().find(|l| l.contains("duplicate claim line") && l.contains("carrier")).unwrap();
+    assert!(line.contains(",2,") && line.contains("line_num"), "{line}");
+
+    // The same through the Parquet path.
+    use polars::prelude::*;
+    std::fs::remove_file(x.claims().join("beneficiaries.csv")).unwrap();
+    let birth = Column::new("birth_date".into(), [0i32, 0, 0]).cast(&DataType::Date).unwrap();
+    let death = Column::new("death_date".into(), [None::<i32>, None, None]).cast(&DataType::Date).unwrap();
+    let mut df = DataFrame::new(3, vec![Column::new("bene_id".into(), ["B1", "B2", "B1"]), birth, Column::new("sex".into(), ["1", "2", "1"]), death])
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(x.claims().join("beneficiaries.parquet")).unwrap()).finish(&mut df).unwrap();
+    let report = x.validate().unwrap();
+    let bene = report.tables.iter().find(|t| t.table == "beneficiaries").unwrap();
+    assert_eq!((bene.rows_read, bene.rows_accepted, bene.rows_rejected), (3, 2, 1));
+    assert_eq!(bene.rejected_by_reason["duplicate beneficiary (bene_id of an earlier row)"], 1);
 }

@@ -7,7 +7,8 @@ Usage (from the repository root):
 
 Python 3 standard library only.  Deterministic: re-running on the same reference files gives
 byte-identical output.  Every derived CSV is UTF-8, LF, comma separated, with a header row and the
-trailing columns `status` and `version`.  Selection rules are documented in data-dictionary/README.md;
+trailing columns `status` and `version`; the measure definitions (measures/<m>/<version>/) carry
+`provenance` (official | reconstructed), `source` and `version` instead.  Selection rules are documented in data-dictionary/README.md;
 the parameters below are the single place they live in code.
 
 This script never writes data-dictionary/claims/ (maintained separately).
@@ -499,12 +500,52 @@ def derive_measures(ctx):
         rate = float(nat[col].replace(",", "")) / UNIT_DIVISOR[unit]
         vols = [int(r["%s Total Cases" % short].replace(",", "")) for r in fac
                 if r["%s Total Cases" % short].replace(",", "").isdigit()]
-        rows.append([m, name, short, str(years), str(min(vols)), fmt_num(rate), unit, "public",
-                     VERSION])
+        rows.append([m, name, short, fmt_num(rate), unit, "public", VERSION])
+        write_rules(ctx, m, years, min(vols))
     ctx.write("measures/measures.csv",
-              ["measure", "name", "short_name", "cohort_period_years", "min_cases",
-               "published_national_rate", "rate_unit", "status", "version"],
-              rows, [SRC_NATIONAL, SRC_FACILITY, SRC_SPEC])
+              ["measure", "name", "short_name", "published_national_rate", "rate_unit", "status",
+               "version"],
+              rows, [SRC_NATIONAL, SRC_SPEC])
+
+
+def mdir(m):
+    """A measure's definition folder: measures/<measure>/<definition version>/."""
+    return "measures/%s/%s" % (m, VERSION)
+
+
+SPEC_SOURCE = "ASCQR specifications manual v12, %s information form"
+
+
+def write_rules(ctx, m, years, min_cases):
+    """Window lengths, age and enrollment rules, minimum case count: one row per rule."""
+    short = MEASURE_META[m][1]
+    spec = SPEC_SOURCE % short
+    rows = [
+        ["min_age_years", "65", "official", spec + ": Medicare FFS patients aged 65 and older"],
+        ["enrollment_months_before", "12", "official",
+         spec + ": Part A and Part B enrollment in the 12 months before the procedure"],
+    ]
+    if m != "asc12":
+        rows.append(["enrollment_days_after", "7", "official",
+                     spec + ": continuous FFS A+B in the 7 days after unless the patient died"])
+    rows += [
+        ["history_days", "365", "official",
+         spec + ": claims in the 12 months before the procedure (risk variables, exclusions)"],
+        ["outcome_last_day", "7", "official", spec + ": hospital visits within 7 days (day 0 to 7)"],
+        ["index_window_days", "7", "reconstructed",
+         "ascqr: a procedure on days 0-7 after the patient's earlier index procedure is not an index"],
+    ]
+    if m == "asc12":
+        rows.append(["repeat_colonoscopy_lookback_days", "7", "reconstructed",
+                     "ascqr: a colonoscopy on days 1-7 after another colonoscopy in any setting is "
+                     "a repeat, not an index (no public source states the look-back)"])
+    rows += [
+        ["cohort_period_years", str(years), "official", spec + ": performance period"],
+        ["min_cases", str(min_cases), "reconstructed",
+         "smallest %s Total Cases published in %s" % (short, SRC_FACILITY)],
+    ]
+    ctx.write(mdir(m) + "/rules.csv", ["rule", "value", "provenance", "source", "version"],
+              [r + [VERSION] for r in rows], [SRC_SPEC, SRC_FACILITY])
 
 
 def asc19_proc_type(code):
@@ -516,7 +557,7 @@ def asc19_proc_type(code):
 
 def derive_cohorts(ctx, cpt_ccs, cpt_ccs_desc, rvu23, rvu25, flags):
     header = ["hcpcs", "role", "procedure_type", "ccs_category", "work_rvu_2023",
-              "work_rvu_2025", "label", "status", "version"]
+              "work_rvu_2025", "label", "provenance", "source", "version"]
 
     def rv(tab, c):
         r = tab.get(c)
@@ -528,10 +569,12 @@ def derive_cohorts(ctx, cpt_ccs, cpt_ccs_desc, rvu23, rvu25, flags):
     for role, codes in (("cohort", ASC12_COHORT), ("concurrent_high_risk", ASC12_HIGH_RISK)):
         for c in codes:
             rows.append([c, role, "", cpt_ccs.get(c, ""), rv(rvu23, c), rv(rvu25, c),
-                         cpt_ccs_desc.get(c, ASC12_FALLBACK_LABEL), "reconstructed", VERSION])
+                         cpt_ccs_desc.get(c, ASC12_FALLBACK_LABEL), "reconstructed",
+                         "measure-methodology.md section 2, candidate %s codes" % role.replace("_", " "),
+                         VERSION])
     rows.sort(key=lambda r: (r[1], r[0]))
     cohorts["asc12"] = rows
-    ctx.write("measures/asc12/cohort_codes.csv", header, rows,
+    ctx.write(mdir("asc12") + "/cohort_codes.csv", header, rows,
               [SRC_CPT_CCS, SRC_RVU_2023, SRC_RVU_2025, SRC_METHOD])
 
     for m in ("asc17", "asc18", "asc19"):
@@ -572,10 +615,12 @@ def derive_cohorts(ctx, cpt_ccs, cpt_ccs_desc, rvu23, rvu25, flags):
                 continue
             pt = asc19_proc_type(c) if m == "asc19" else ""
             rows.append([c, "cohort", pt, cat, rv(rvu23, c), rv(rvu25, c), cpt_ccs_desc[c],
-                         "reconstructed", VERSION])
+                         "reconstructed",
+                         "AHRQ CCS %s, HCUP surgery flag %s, PFS 2025 status A global %s" % (cat, fl, g),
+                         VERSION])
         rows.sort(key=lambda r: (r[1], r[0]))
         cohorts[m] = rows
-        ctx.write("measures/%s/cohort_codes.csv" % m, header, rows,
+        ctx.write(mdir(m) + "/cohort_codes.csv", header, rows,
                   [SRC_CPT_CCS, SRC_SURG_FLAGS, SRC_RVU_2023, SRC_RVU_2025])
     return cohorts
 
@@ -584,8 +629,8 @@ def derive_risk_variables(ctx, dx_codes, rvu23, rvu25):
     egd = sorted(c for c in set(rvu23) | set(rvu25)
                  if len(c) == 5 and c.isdigit() and in_ranges(c, ASC12_EGD_RANGES))
     expansions = {"@EGD": "|".join(egd), "@POLYP": "|".join(ASC12_POLYPECTOMY)}
-    header = ["variable", "label", "kind", "definition", "complication_of_care", "status",
-              "version"]
+    header = ["variable", "label", "kind", "definition", "complication_of_care", "provenance",
+              "source", "version"]
     needed_ccs = set()
     out = {}
     for m in MEASURES:
@@ -605,10 +650,15 @@ def derive_risk_variables(ctx, dx_codes, rvu23, rvu25):
                         raise SystemExit("risk variable %s: %s not in CCS dx list" % (var, c))
             if kind == "cc":
                 needed_ccs.update(defn.split("|"))
-            rows.append([var, label, kind, defn, coc, status, VERSION])
+            if status == "spec":
+                prov, src = "official", SPEC_SOURCE % MEASURE_META[m][1] + ", risk variables"
+            else:
+                prov, src = "reconstructed", ("codes chosen to match the variable's label "
+                                              "(measure-methodology.md section 4)")
+            rows.append([var, label, kind, defn, coc, prov, src, VERSION])
         out[m] = rows
         # rows keep the manual's Table 1 order (a deterministic, documented order)
-        ctx.write("measures/%s/risk_variables.csv" % m, header, rows,
+        ctx.write(mdir(m) + "/risk_variables.csv", header, rows,
                   [SRC_CCS_DX, SRC_CC_LABELS, SRC_RVU_2023, SRC_RVU_2025, SRC_SPEC]
                   if m == "asc12" else [SRC_CCS_DX, SRC_CC_LABELS, SRC_SPEC])
     return needed_ccs, out
@@ -681,19 +731,24 @@ def derive_condition_categories(ctx, dx_codes, needed_ccs):
     return rows, missing, nonpayment_without_rule
 
 
+EXCLUSION_SOURCE = ("ICD-10-CM K50/K51, or K57 with diverticulitis in the CCS label "
+                    "(measure-methodology.md section 2)")
+
+
 def derive_exclusions(ctx, dx_codes, dx_desc):
     rows = []
     for c in sorted(dx_codes):
         if any(c.startswith(p) for p in IBD_PREFIXES):
             rows.append([c, "inflammatory_bowel_disease",
                          "Crohn's disease" if c.startswith("K50") else "Ulcerative colitis",
-                         "reconstructed", VERSION])
+                         "reconstructed", EXCLUSION_SOURCE, VERSION])
         elif c.startswith(DIVERTICULITIS_PREFIX) and any(
                 w in dx_desc[c].lower() for w in DIVERTICULITIS_WORDS):
-            rows.append([c, "diverticulitis", "Diverticulitis", "reconstructed", VERSION])
+            rows.append([c, "diverticulitis", "Diverticulitis", "reconstructed", EXCLUSION_SOURCE,
+                         VERSION])
     rows.sort(key=lambda r: (r[1], r[0]))
-    ctx.write("measures/asc12/exclusion_codes.csv",
-              ["icd10cm", "exclusion", "label", "status", "version"], rows,
+    ctx.write(mdir("asc12") + "/exclusion_codes.csv",
+              ["icd10cm", "exclusion", "label", "provenance", "source", "version"], rows,
               [SRC_CCS_DX, SRC_METHOD])
     return rows
 

@@ -341,24 +341,102 @@ impl RejectWriter {
     }
 }
 
+/// One part of a row's key, as typed.
+#[derive(Hash)]
+pub enum KeyPart<'a> {
+    Null,
+    Str(&'a str),
+    Int(i64),
+}
+
+/// Finds rows whose key repeats an earlier row's: the same claim line (`claim_id`, `line_num`)
+/// on the carrier and outpatient files, the same claim on the inpatient file (one row per
+/// claim), the same beneficiary on the beneficiary file. A repeated line would count a
+/// procedure or a visit twice, so it is quarantined ("duplicate claim line"), never silently
+/// merged. Keys are held as 128-bit hashes (SipHash with two fixed keys): memory is 16 bytes per
+/// row of the largest table, and a false match between two different keys has a probability
+/// near 2⁻¹²⁸ per pair.
+pub struct DuplicateKeys {
+    columns: Vec<usize>,
+    reason: &'static str,
+    seen: std::collections::HashSet<u128>,
+}
+
+impl DuplicateKeys {
+    pub fn new(table: Table, columns: &[Column]) -> Option<Self> {
+        let (names, reason): (&[&str], &str) = match table {
+            Table::Carrier | Table::Outpatient => (&["claim_id", "line_num"], "duplicate claim line (claim_id and line_num of an earlier row)"),
+            Table::Inpatient => (&["claim_id"], "duplicate claim (claim_id of an earlier row)"),
+            Table::Beneficiaries => (&["bene_id"], "duplicate beneficiary (bene_id of an earlier row)"),
+            Table::Enrollment => return None,
+        };
+        let columns = names.iter().map(|n| columns.iter().position(|c| c.name == *n)).collect::<Option<Vec<_>>>()?;
+        Some(DuplicateKeys { columns, reason, seen: std::collections::HashSet::new() })
+    }
+
+    /// The key's column positions in the table's canonical column order.
+    pub fn columns(&self) -> &[usize] {
+        &self.columns
+    }
+
+    /// Records the key; a rejection if an earlier row had it. `last_column` names the column the
+    /// rejection shows (the last key column) and `value` its text.
+    pub fn check(&mut self, parts: &[KeyPart], last_column: &str, value: String) -> Option<Rejection> {
+        use std::hash::{Hash, Hasher};
+        let hash = |salt: u64| {
+            let mut h = std::hash::DefaultHasher::new();
+            salt.hash(&mut h);
+            parts.hash(&mut h);
+            h.finish()
+        };
+        let key = (hash(0x9E37_79B9_7F4A_7C15) as u128) << 64 | hash(0xC2B2_AE3D_27D4_EB4F) as u128;
+        (!self.seen.insert(key)).then(|| Rejection { reason: self.reason.to_string(), column: last_column.to_string(), value })
+    }
+}
+
 /// Checks text rows of one table, counts them, writes rejects and (optionally) passes accepted
 /// rows on to a sink. Shared by the canonical CSV reader and the RIF adapter.
 pub struct TableIngest {
     pub checker: RowChecker,
     pub report: TableReport,
+    duplicates: Option<DuplicateKeys>,
     sink: Option<TableSink>,
 }
 
 impl TableIngest {
     pub fn new(table: Table, sink: Option<TableSink>) -> Self {
-        TableIngest { checker: RowChecker::new(table), report: TableReport::new(table), sink }
+        let checker = RowChecker::new(table);
+        let duplicates = DuplicateKeys::new(table, checker.columns());
+        TableIngest { checker, report: TableReport::new(table), duplicates, sink }
+    }
+
+    /// The duplicate check for a row with no other problem.
+    fn duplicate(&mut self, parts: &[KeyPart], value: String) -> Option<Rejection> {
+        let d = self.duplicates.as_mut()?;
+        let last = &self.checker.columns[*d.columns.last().expect("a key has columns")].name;
+        d.check(parts, last, value)
     }
 
     /// One canonical row as text. Returns whether it was accepted.
     pub fn row(&mut self, cells: &[Option<&str>], file: &Path, row: u64, rejects: &mut RejectWriter) -> Result<bool> {
         let mut typed = Vec::with_capacity(cells.len());
         self.report.rows_produced += 1;
-        match self.checker.check_text(cells, file, row, &mut typed)? {
+        let mut problem = self.checker.check_text(cells, file, row, &mut typed)?;
+        if problem.is_none() {
+            if let Some(cols) = self.duplicates.as_ref().map(|d| d.columns().to_vec()) {
+                let parts: Vec<KeyPart> = cols
+                    .iter()
+                    .map(|&i| match typed[i] {
+                        Cell::Str(s) => KeyPart::Str(s),
+                        Cell::Int(v) => KeyPart::Int(v),
+                        _ => KeyPart::Null,
+                    })
+                    .collect();
+                let value = cells[*cols.last().expect("a key has columns")].unwrap_or("").to_string();
+                problem = self.duplicate(&parts, value);
+            }
+        }
+        match problem {
             None => {
                 self.report.rows_accepted += 1;
                 if let Some(sink) = self.sink.as_mut() {
@@ -571,6 +649,40 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
                 |n| date_cols.iter().find(|(c, _)| c == n).and_then(|(_, ca)| ca.get(r)),
                 |n| int_cols.iter().find(|(c, _)| c == n).and_then(|(_, ca)| ca.get(r)),
             );
+        }
+    }
+    // Repeated keys, in row order, for rows with no other problem.
+    if let Some(key_cols) = ingest.duplicates.as_ref().map(|d| d.columns().to_vec()) {
+        enum KeyColumn {
+            Str(StringChunked),
+            Int(Int64Chunked),
+        }
+        let key: Vec<KeyColumn> = key_cols
+            .iter()
+            .map(|&i| {
+                let s = df.column(columns[i].name.as_str()).ctx(|| path.display().to_string())?;
+                Ok(match columns[i].dtype {
+                    ColumnType::Str => KeyColumn::Str(s.str().ctx(|| path.display().to_string())?.clone()),
+                    _ => KeyColumn::Int(s.cast(&DataType::Int64).and_then(|s| s.i64().cloned()).ctx(|| path.display().to_string())?),
+                })
+            })
+            .collect::<Result<_>>()?;
+        for (r, slot) in first.iter_mut().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let parts: Vec<KeyPart> = key
+                .iter()
+                .map(|k| match k {
+                    KeyColumn::Str(ca) => ca.get(r).map_or(KeyPart::Null, KeyPart::Str),
+                    KeyColumn::Int(ca) => ca.get(r).map_or(KeyPart::Null, KeyPart::Int),
+                })
+                .collect();
+            let value = match key.last().expect("a key has columns") {
+                KeyColumn::Str(ca) => ca.get(r).unwrap_or("").to_string(),
+                KeyColumn::Int(ca) => ca.get(r).map(|v| v.to_string()).unwrap_or_default(),
+            };
+            *slot = ingest.duplicate(&parts, value);
         }
     }
     for (r, rej) in first.into_iter().enumerate() {

@@ -56,7 +56,7 @@ pub fn bootstrap(data: &AnalysisData, full: &Fit, opts: &FitOptions, boot: &Boot
             }
             let f = fit(data, Some(&weights), opts, Some(full));
             progress.inc(1);
-            if !f.converged {
+            if !f.status.converged {
                 return None;
             }
             let (mut cases, mut events) = (0.0, 0.0);

@@ -58,10 +58,10 @@ impl Default for FitOptions {
     }
 }
 
-/// The result of one fit. Never a silent success: `converged`, `termination` and `warnings`
-/// say what happened.
+/// How a fit ended. Never a silent success: `converged`, `termination` and `warnings` say what
+/// happened. Shared by [`Fit`] and the written summary (`model.json`).
 #[derive(Debug, Clone, Serialize)]
-pub struct Fit {
+pub struct FitStatus {
     pub method: Method,
     pub converged: bool,
     pub iterations: usize,
@@ -71,6 +71,12 @@ pub struct Fit {
     /// final linearized model (GLIMMIX's "-2 Res Log Pseudo-Likelihood").
     pub objective: f64,
     pub objective_name: String,
+}
+
+/// The result of one fit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fit {
+    pub status: FitStatus,
     pub beta: Vec<f64>,
     /// NaN when the covariance of the estimates is not available (reported in warnings).
     pub beta_se: Vec<f64>,
@@ -460,13 +466,15 @@ fn fit_rspl(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Opti
         })
         .collect();
     Fit {
-        method: Method::Rspl,
-        converged,
-        iterations,
-        termination,
-        warnings,
-        objective,
-        objective_name: "-2 res log pseudo-likelihood".into(),
+        status: FitStatus {
+            method: Method::Rspl,
+            converged,
+            iterations,
+            termination,
+            warnings,
+            objective,
+            objective_name: "-2 res log pseudo-likelihood".into(),
+        },
         beta,
         beta_se,
         sigma: s2.sqrt(),
@@ -707,8 +715,8 @@ fn fit_ml(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Option
         Some(s) => s,
         None => {
             start_fit = fit_rspl(data, weights, &FitOptions { method: Method::Rspl, max_iterations: 50, tolerance: 1e-6, ..opts.clone() }, None);
-            log.push(format!("start from RSPL: sigma = {:.6}, {} outer iterations", start_fit.sigma, start_fit.iterations));
-            warnings.extend(start_fit.warnings.iter().filter(|w| w.contains("separation")).cloned());
+            log.push(format!("start from RSPL: sigma = {:.6}, {} outer iterations", start_fit.sigma, start_fit.status.iterations));
+            warnings.extend(start_fit.status.warnings.iter().filter(|w| w.contains("separation")).cloned());
             &start_fit
         }
     };
@@ -854,13 +862,15 @@ fn fit_ml(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Option
         (vec![0.0; data.groups.len()], vec![0.0; data.groups.len()])
     };
     Fit {
-        method: opts.method,
-        converged,
-        iterations,
-        termination,
-        warnings,
-        objective: ll,
-        objective_name: "log-likelihood".into(),
+        status: FitStatus {
+            method: opts.method,
+            converged,
+            iterations,
+            termination,
+            warnings,
+            objective: ll,
+            objective_name: "log-likelihood".into(),
+        },
         beta: theta[..p].to_vec(),
         beta_se,
         sigma,

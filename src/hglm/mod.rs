@@ -38,13 +38,8 @@ pub struct Coefficient {
 /// The serialisable summary written as `model.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelSummary {
-    pub method: Method,
-    pub converged: bool,
-    pub iterations: usize,
-    pub termination: String,
-    pub warnings: Vec<String>,
-    pub objective: f64,
-    pub objective_name: String,
+    #[serde(flatten)]
+    pub status: fit::FitStatus,
     pub coefficients: Vec<Coefficient>,
     pub random_intercept_sd: f64,
     pub cases: f64,
@@ -77,7 +72,8 @@ pub fn run(data: &AnalysisData, request: &FitRequest, progress: &indicatif::Prog
     let mut facilities = standardize::standardize(data, &full.beta, &full.u, &full.u_se);
     let national = data.observed_rate();
     let mut boot_counts = (None, None, None);
-    let mut warnings = full.warnings.clone();
+    let mut status = full.status.clone();
+    let warnings = &mut status.warnings;
     for name in &data.dropped_constant {
         warnings.push(format!("covariate `{name}` has one value in the whole file: not estimable, left out of the model"));
     }
@@ -119,13 +115,7 @@ pub fn run(data: &AnalysisData, request: &FitRequest, progress: &indicatif::Prog
         .map(|(k, name)| Coefficient { name: name.clone(), estimate: full.beta[k], std_error: opt(full.beta_se[k]) })
         .collect();
     let summary = ModelSummary {
-        method: full.method,
-        converged: full.converged,
-        iterations: full.iterations,
-        termination: full.termination.clone(),
-        warnings,
-        objective: full.objective,
-        objective_name: full.objective_name.clone(),
+        status,
         coefficients,
         random_intercept_sd: full.sigma,
         cases: data.cases(),

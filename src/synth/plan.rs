@@ -238,7 +238,7 @@ fn prevalence(m: MeasureId, name: &str) -> f64 {
 
 /// Published case volumes expanded into one volume per facility, for one measure.
 fn facility_volumes(dict: &Dictionary, m: MeasureId, rng: &mut ChaCha8Rng) -> Vec<u32> {
-    let min_cases = dict.measure(m).measure.min_cases.max(2);
+    let min_cases = dict.measure(m).rules.min_cases.max(2);
     let mut out = Vec::new();
     for row in dict.facility_volumes.iter().filter(|r| r.measure == m) {
         for _ in 0..row.facilities {
@@ -266,7 +266,7 @@ impl World {
                 }
             }
         }
-        special.extend(dict.asc12_exclusions.iter().map(|e| e.icd10cm.clone()));
+        special.extend(dict.measure(MeasureId::Asc12).exclusion_codes.iter().map(|e| e.icd10cm.clone()));
         let pools = code_pools(dict, &special);
 
         let scale_small = options.scale == Scale::Small;
@@ -318,7 +318,7 @@ impl World {
             let measure_codes: BTreeSet<String> = variables
                 .iter()
                 .flat_map(|v| v.codes.iter().cloned())
-                .chain(dict.asc12_exclusions.iter().map(|e| e.icd10cm.clone()))
+                .chain(dict.measure(MeasureId::Asc12).exclusion_codes.iter().map(|e| e.icd10cm.clone()))
                 .collect();
             let indications: Vec<String> = INDICATIONS
                 .iter()
@@ -353,7 +353,7 @@ impl World {
             let high_risk_codes: Vec<String> =
                 def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| c.hcpcs.clone()).collect();
             let exclusion_dx: Vec<String> =
-                if m == MeasureId::Asc12 { dict.asc12_exclusions.iter().map(|e| e.icd10cm.clone()).collect() } else { vec![] };
+                if m == MeasureId::Asc12 { dict.measure(MeasureId::Asc12).exclusion_codes.iter().map(|e| e.icd10cm.clone()).collect() } else { vec![] };
 
             let tau = true_tau(m);
             let mut rng = stream(seed, "intercepts", m as u64, 0);
