@@ -646,6 +646,100 @@ impl Dictionary {
     }
 }
 
+/// What [`import_cc_crosswalk`] read and wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct CcImport {
+    pub input: String,
+    pub output: String,
+    pub rows_read: u64,
+    /// Distinct (code, category) pairs written.
+    pub mappings: usize,
+    pub codes: usize,
+    /// Condition categories some measure's risk variable uses that no imported code maps to.
+    pub categories_used_but_empty: Vec<u16>,
+}
+
+/// Imports an official ICD-10-CM → condition-category crosswalk into a dictionary overlay
+/// folder, so `--dictionary OUT` replaces the reconstruction with no code change.
+///
+/// Input: a comma-separated file with a header row holding a code column (`icd10cm`,
+/// `diagnosis_code` or `dx`) and a category column (`cc`); other columns are ignored. Codes may
+/// carry dots and lower case (`i50.9` → `I509`); a code with several categories has one row per
+/// category. A code that is not ICD-10-CM shaped or a category outside 1–201 is an error naming
+/// the file, row, column and value. Writes `OUT/condition-categories/icd10cm_to_cc.csv` in the
+/// dictionary's layout with status `official` and `version` as given.
+pub fn import_cc_crosswalk(input: &Path, out: &Path, version: &str, dict: &Dictionary) -> Result<CcImport> {
+    use crate::claims::{schema::CodeShape, shapes::has_shape};
+    let (mut reader, headers) = crate::claims::validate::open_delimited(input, b',')?;
+    let find = |names: &[&str]| headers.iter().position(|h| names.contains(&h.trim().to_ascii_lowercase().as_str()));
+    let code_col = find(&["icd10cm", "diagnosis_code", "dx"]).ok_or_else(|| AscqrError::MissingColumn {
+        file: input.into(),
+        table: "condition-category crosswalk".into(),
+        column: "icd10cm (or diagnosis_code, dx)".into(),
+    })?;
+    let cc_col = find(&["cc"]).ok_or_else(|| AscqrError::MissingColumn {
+        file: input.into(),
+        table: "condition-category crosswalk".into(),
+        column: "cc".into(),
+    })?;
+    let mut pairs = BTreeSet::new();
+    let mut record = csv::StringRecord::new();
+    let mut row = 0u64;
+    while crate::claims::validate::read_record(&mut reader, &mut record, input, row + 1)? {
+        row += 1;
+        let raw_code = record.get(code_col).unwrap_or("");
+        let raw_cc = record.get(cc_col).unwrap_or("");
+        let bad = |column: &str, value: &str, expected: &str| AscqrError::BadValue {
+            file: input.into(),
+            row,
+            column: column.into(),
+            value: value.into(),
+            expected: expected.into(),
+        };
+        let code: String = raw_code.trim().chars().filter(|c| *c != '.').collect::<String>().to_ascii_uppercase();
+        if !has_shape(CodeShape::Icd10Cm, &code, None) {
+            return Err(bad(&headers[code_col], raw_code, "an ICD-10-CM code"));
+        }
+        let cc: u16 = raw_cc.trim().parse().ok().filter(|c| (1..=201).contains(c)).ok_or_else(|| bad("cc", raw_cc, "a condition category 1-201"))?;
+        pairs.insert((code, cc));
+    }
+    let source = input.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let mut text = String::from("icd10cm,cc,source,status,version\n");
+    for (code, cc) in &pairs {
+        text.push_str(&format!("{code},{cc},{},official,{}\n", csv_field(&source), csv_field(version)));
+    }
+    let target = out.join("condition-categories");
+    std::fs::create_dir_all(&target).map_err(|e| AscqrError::io(&target, e))?;
+    let target = target.join("icd10cm_to_cc.csv");
+    crate::output::write_atomic(&target, text.as_bytes())?;
+    let mapped: BTreeSet<u16> = pairs.iter().map(|(_, cc)| *cc).collect();
+    let mut used = BTreeSet::new();
+    for def in dict.measures.values() {
+        for v in &def.risk_variables {
+            if let VariableKind::ConditionCategories(ccs) = &v.kind {
+                used.extend(ccs.iter().copied());
+            }
+        }
+    }
+    Ok(CcImport {
+        input: input.display().to_string(),
+        output: target.display().to_string(),
+        rows_read: row,
+        mappings: pairs.len(),
+        codes: pairs.iter().map(|(c, _)| c).collect::<BTreeSet<_>>().len(),
+        categories_used_but_empty: used.difference(&mapped).copied().collect(),
+    })
+}
+
+/// A CSV field, quoted when it needs to be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,6 +874,29 @@ mod tests {
             assert_eq!(r.cohort_period_years, if m == MeasureId::Asc12 { 3 } else { 2 }, "{m}");
         }
         assert!(!d.measure(MeasureId::Asc12).exclusion_codes.is_empty());
+    }
+
+    #[test]
+    fn an_official_cc_crosswalk_is_imported_and_then_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("cms_crosswalk.csv");
+        std::fs::write(&input, "Diagnosis_Code,description,CC\ni50.9,heart failure,85\nI509,heart failure,85\nE86.0,dehydration,24\nE86.0,dehydration,23\n").unwrap();
+        let embedded = Dictionary::load_embedded().unwrap();
+        let overlay = dir.path().join("dict");
+        let report = import_cc_crosswalk(&input, &overlay, "cms-fy2025", &embedded).unwrap();
+        assert_eq!((report.rows_read, report.mappings, report.codes), (4, 3, 2));
+        assert!(report.categories_used_but_empty.contains(&96), "{:?}", report.categories_used_but_empty);
+        let d = Dictionary::load(Some(&overlay)).unwrap();
+        assert_eq!(d.overrides, vec!["condition-categories/icd10cm_to_cc.csv".to_string()]);
+        assert_eq!(d.cc_map()["E860"], vec![23, 24]);
+        assert!(d.dx_to_cc.iter().all(|r| r.status == "official"));
+        // Bad rows are errors naming file, row, column and value.
+        std::fs::write(&input, "icd10cm,cc\nI509,85\nI509,999\n").unwrap();
+        let e = import_cc_crosswalk(&input, &overlay, "v", &embedded).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: row 2, column `cc`: value \"999\" is not a condition category 1-201", input.display()));
+        std::fs::write(&input, "icd10cm,cc\n85,I509\n").unwrap();
+        let e = import_cc_crosswalk(&input, &overlay, "v", &embedded).unwrap_err().to_string();
+        assert!(e.contains("row 1, column `icd10cm`: value \"85\" is not an ICD-10-CM code"), "{e}");
     }
 
     #[test]

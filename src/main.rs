@@ -171,6 +171,25 @@ Example:
         #[arg(long)]
         out: PathBuf,
     },
+    /// Import an official ICD-10-CM -> condition category crosswalk as a dictionary overlay.
+    #[command(after_help = "\
+Reads a CSV with a header row holding a code column (icd10cm, diagnosis_code or dx; dots and lower
+case are accepted) and a cc column (1-201; one row per code and category), and writes
+OUT/condition-categories/icd10cm_to_cc.csv in the data dictionary's layout (status official).
+Then pass --dictionary OUT to `ascqr features` to use it instead of the shipped reconstruction.
+Reports the categories the measures' risk variables use that no imported code maps to.
+
+Example:
+  ascqr import-cc --input cms_cc_crosswalk_fy2025.csv --version cms-fy2025 --out my-dictionary")]
+    ImportCc {
+        #[arg(long)]
+        input: PathBuf,
+        /// Written in the crosswalk's version column.
+        #[arg(long, default_value = "official")]
+        version: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List ASCs with fewer than 240 Medicare claims in a year (not required to report next year).
     #[command(after_help = "\
 Counts distinct ASC facility claims (place of service 24, specialty 49) per billing NPI with a
@@ -397,6 +416,15 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 unmapped.height(),
                 top.join(", ")
             );
+        }
+        Command::ImportCc { input, version, out } => {
+            let dict = ascqr::dictionary::Dictionary::embedded()?;
+            let r = ascqr::dictionary::import_cc_crosswalk(&input, &out, &version, dict)?;
+            println!("{} rows read: {} code-category mappings for {} codes written to {}", r.rows_read, r.mappings, r.codes, r.output);
+            if !r.categories_used_but_empty.is_empty() {
+                let list: Vec<String> = r.categories_used_but_empty.iter().map(u16::to_string).collect();
+                println!("warning: categories used by risk variables with no code in this crosswalk: {}", list.join(", "));
+            }
         }
         Command::Eligibility { claims, year, out } => {
             let df = ascqr::eligibility::claim_counts(&claims, year)?;

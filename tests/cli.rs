@@ -14,7 +14,7 @@ fn help_documents_every_command_with_examples_and_exit_codes() {
     for word in ["synth", "validate", "import", "demo", "Exit codes", "RUST_LOG"] {
         assert!(text.contains(word), "--help lacks {word}");
     }
-    for cmd in ["synth", "validate", "import", "cohort", "features", "eligibility", "fit", "synth-analysis", "demo"] {
+    for cmd in ["synth", "validate", "import", "cohort", "features", "eligibility", "import-cc", "fit", "synth-analysis", "demo"] {
         let out = ascqr().args([cmd, "--help"]).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8(out.stdout).unwrap();

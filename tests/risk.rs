@@ -70,3 +70,144 @@ fn codes_that_map_to_no_category_are_counted() {
     assert!(fields.iter().flatten().all(|n| n > 0));
     assert!(fields.get(0).unwrap() >= fields.get(fields.len() - 1).unwrap(), "most frequent first");
 }
+
+/// Writes one canonical CSV per table; each row is (column, value) pairs, other columns empty.
+fn write_extract(dir: &std::path::Path, tables: &[(ascqr::claims::Table, Vec<Vec<(&str, &str)>>)]) {
+    for t in ascqr::claims::Table::ALL {
+        let names = t.spec().column_names();
+        let mut w = csv::Writer::from_path(dir.join(format!("{}.csv", t.name()))).unwrap();
+        w.write_record(&names).unwrap();
+        for (_, rows) in tables.iter().filter(|(tt, _)| *tt == t) {
+            for row in rows {
+                let rec: Vec<&str> = names.iter().map(|n| row.iter().find(|(c, _)| c == n).map(|(_, v)| *v).unwrap_or("")).collect();
+                w.write_record(&rec).unwrap();
+            }
+        }
+        w.flush().unwrap();
+    }
+}
+
+/// The edges the risk-variable rules exist for, on hand-made claims (ASC-12, procedures on
+/// 2022-06-01, every patient 72): the index claim's principal diagnosis does not count; a
+/// complication-of-care category counts from the history only; the history is days −365 … −1
+/// (not −366, not a non-index claim on day 0, not after the procedure).
+#[test]
+fn risk_variable_edges_on_hand_made_claims() {
+    use ascqr::claims::Table;
+    let dir = tempfile::tempdir().unwrap();
+    let carrier_line = |claim: &'static str, bene: &'static str, date: &'static str, line: &'static str, hcpcs: &'static str, dx: [&'static str; 3]| {
+        vec![
+            ("claim_id", claim),
+            ("line_num", line),
+            ("bene_id", bene),
+            ("claim_from_date", date),
+            ("claim_thru_date", date),
+            ("line_first_date", date),
+            ("hcpcs", hcpcs),
+            ("place_of_service", "24"),
+            ("provider_specialty", "49"),
+            ("billing_npi", "1234567890"),
+            ("principal_dx", dx[0]),
+            ("dx_1", dx[1]),
+            ("dx_2", dx[2]),
+            ("dx_version", "0"),
+        ]
+    };
+    let outpatient = |claim: &'static str, bene: &'static str, date: &'static str, dx: &'static str| {
+        vec![
+            ("claim_id", claim),
+            ("line_num", "1"),
+            ("bene_id", bene),
+            ("provider_ccn", "050001"),
+            ("claim_from_date", date),
+            ("claim_thru_date", date),
+            ("bill_type", "131"),
+            ("revenue_center", "0510"),
+            ("principal_dx", dx),
+            ("dx_version", "0"),
+        ]
+    };
+    write_extract(
+        dir.path(),
+        &[
+            (
+                Table::Carrier,
+                vec![
+                    // A: heart failure as the index claim's principal diagnosis, dehydration
+                    // (a possible complication) as a secondary one; no history.
+                    carrier_line("PA", "A", "2022-06-01", "1", "45378", ["I509", "E860", ""]),
+                    // B: heart failure secondary on the index claim, arrhythmia (a possible
+                    // complication) only there; polypectomy billed on the claim.
+                    carrier_line("PB", "B", "2022-06-01", "1", "45378", ["Z1211", "I509", "I4891"]),
+                    carrier_line("PB", "B", "2022-06-01", "2", "45385", ["Z1211", "I509", "I4891"]),
+                    // C: heart failure on an office claim 366 days before.
+                    carrier_line("PC", "C", "2022-06-01", "1", "45378", ["Z1211", "", ""]),
+                    carrier_line("XC", "C", "2021-05-31", "1", "99213", ["I509", "", ""]),
+                    // D: heart failure on a claim 3 days after.
+                    carrier_line("PD", "D", "2022-06-01", "1", "45378", ["Z1211", "", ""]),
+                    carrier_line("XD", "D", "2022-06-04", "1", "99213", ["I509", "", ""]),
+                ],
+            ),
+            (
+                Table::Outpatient,
+                vec![
+                    // B: dehydration exactly 365 days before: history.
+                    outpatient("OB", "B", "2021-06-01", "E860"),
+                    // C: heart failure on a hospital outpatient claim the day of the procedure
+                    // (not the index claim, not before it).
+                    outpatient("OC", "C", "2022-06-01", "I509"),
+                ],
+            ),
+            (
+                Table::Inpatient,
+                vec![vec![
+                    // C: arrhythmia as the principal diagnosis of a stay the day before.
+                    ("claim_id", "IC"),
+                    ("bene_id", "C"),
+                    ("provider_ccn", "050001"),
+                    ("admission_date", "2022-05-31"),
+                    ("discharge_date", "2022-05-31"),
+                    ("claim_from_date", "2022-05-31"),
+                    ("claim_thru_date", "2022-05-31"),
+                    ("principal_dx", "I4891"),
+                    ("dx_version", "0"),
+                ]],
+            ),
+        ],
+    );
+    let ids = ["PA", "PB", "PC", "PD"];
+    let day = |s: &str| ascqr::claims::validate::parse_iso_date(s).unwrap();
+    let cohort = DataFrame::new(
+        4,
+        vec![
+            Column::new("procedure_id".into(), ids),
+            Column::new("bene_id".into(), ["A", "B", "C", "D"]),
+            Column::new("facility_npi".into(), ["1234567890"; 4]),
+            Column::new("procedure_date".into(), [day("2022-06-01"); 4]).cast(&DataType::Date).unwrap(),
+            Column::new("birth_date".into(), [day("1950-01-01"); 4]).cast(&DataType::Date).unwrap(),
+            Column::new("n_qualifying".into(), [1i64, 2, 1, 1]),
+            Column::new("primary_hcpcs".into(), ["45378", "45385", "45378", "45378"]),
+            Column::new("work_rvu".into(), [3.26, 4.57, 3.26, 3.26]),
+            Column::new("unplanned_visit".into(), [false; 4]),
+        ],
+    )
+    .unwrap();
+    let dict = Dictionary::embedded().unwrap();
+    let a = ascqr::risk::analysis_frame(dir.path(), MeasureId::Asc12, &cohort, dict).unwrap();
+    let a = a.sort(["procedure_id"], Default::default()).unwrap();
+    let get = |v: &str| -> Vec<f64> { a.column(v).unwrap().f64().unwrap().iter().map(|x| x.unwrap()).collect() };
+    //                                              PA   PB   PC   PD
+    assert_eq!(get("chf"), vec![0.0, 1.0, 0.0, 0.0], "chf: principal dx no, secondary yes, day -366 / day 0 / after no");
+    assert_eq!(get("fluid_electrolyte"), vec![0.0, 1.0, 0.0, 0.0], "complication: index alone no, day -365 yes");
+    assert_eq!(get("arrhythmia"), vec![0.0, 0.0, 1.0, 0.0], "complication: index alone no, inpatient day -1 yes");
+    assert_eq!(get("age_70_74_x_arrhythmia"), vec![0.0, 0.0, 1.0, 0.0]);
+    assert_eq!(get("age_70_74"), vec![1.0; 4]);
+    assert_eq!(get("polypectomy"), vec![0.0, 1.0, 0.0, 0.0]);
+
+    // Z1211 (screening) maps to no category and is reported with its number of fields: the
+    // principal diagnosis of PB's two lines, of PC's and of PD's index lines.
+    let unmapped = ascqr::risk::unmapped_codes(dir.path(), dict).unwrap();
+    let codes: Vec<&str> = unmapped.column("dx").unwrap().str().unwrap().iter().flatten().collect();
+    assert_eq!(codes, vec!["Z1211"]);
+    assert_eq!(unmapped.column("fields").unwrap().i64().unwrap().get(0), Some(4));
+}

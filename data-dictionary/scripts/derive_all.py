@@ -701,7 +701,7 @@ def derive_condition_categories(ctx, dx_codes, needed_ccs):
         ccs, src = payment[code]
         for c in sorted({V24_TO_201.get(x, x) for x in ccs}, key=int):
             if c in needed_ccs:
-                rows.append([code, c, src, "public", VERSION])
+                rows.append([code, c, src, "cms-v24", VERSION])
     rule_ccs = {cc for cc, _ in RECONSTRUCTED_CC_RULES}
     for code in sorted(dx_codes):
         if code in covered:
