@@ -25,7 +25,7 @@
 //! Facilities are billing NPIs; [`attach_facility_ccn`] adds the CCN from a user's crosswalk.
 
 use crate::claims::{scan_table, Table};
-use crate::dictionary::{Dictionary, MeasureId};
+use crate::dictionary::{Dictionary, MeasureId, WorkRvuOfSeveral};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::outcome::{first_unplanned_visit_within_window, hospital_visits, OutcomeTables};
 use polars::prelude::*;
@@ -86,7 +86,13 @@ fn days(e: Expr) -> Expr {
 
 /// Qualifying carrier lines → one row per claim: `procedure_id, bene_id, facility_npi,
 /// place_of_service, provider_specialty, procedure_date, n_qualifying, primary_hcpcs, work_rvu`.
-pub fn qualifying_procedure_claims(carrier: LazyFrame, codes: &DataFrame) -> LazyFrame {
+/// The primary code is the one with the highest work RVU; the claim's work RVU is that highest
+/// value or the sum over its qualifying lines (`work_rvu_of_several_procedures` in `rules.csv`).
+pub fn qualifying_procedure_claims(carrier: LazyFrame, codes: &DataFrame, work_rvu: WorkRvuOfSeveral) -> LazyFrame {
+    let claim_rvu = match work_rvu {
+        WorkRvuOfSeveral::Highest => col("work_rvu").first(),
+        WorkRvuOfSeveral::Sum => col("work_rvu").sum(),
+    };
     carrier
         .join(codes.clone().lazy(), [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner))
         .sort(["claim_id", "work_rvu", "hcpcs"], SortMultipleOptions::default().with_order_descending_multi([false, true, false]))
@@ -99,7 +105,7 @@ pub fn qualifying_procedure_claims(carrier: LazyFrame, codes: &DataFrame) -> Laz
             col("line_first_date").min().alias("procedure_date"),
             col("hcpcs").len().cast(DataType::Int64).alias("n_qualifying"),
             col("hcpcs").first().alias("primary_hcpcs"),
-            col("work_rvu").first(),
+            claim_rvu,
         ])
         .rename(["claim_id"], ["procedure_id"], true)
 }
@@ -366,7 +372,7 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
         def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| (c.hcpcs.clone(), 0.0)).collect(),
     )?;
     let carrier = scan_table(claims_dir, Table::Carrier)?;
-    let candidates = qualifying_procedure_claims(carrier.clone(), &codes).collect().ctx(|| "finding qualifying procedures".into())?;
+    let candidates = qualifying_procedure_claims(carrier.clone(), &codes, rules.work_rvu_of_several).collect().ctx(|| "finding qualifying procedures".into())?;
     let (n0, b0, f0) = counts(&candidates)?;
     let mut att = Attrition {
         steps: vec![AttritionStep {
@@ -688,6 +694,30 @@ mod tests {
 
     fn dates(lf: LazyFrame, names: &[&str]) -> LazyFrame {
         lf.with_columns(names.iter().map(|n| col(*n).str().to_date(StrptimeOptions::default())).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_claims_work_rvu_is_its_highest_or_its_sum_as_the_rules_say() {
+        let carrier = dates(
+            frame(vec![
+                ("claim_id", vec![Some("c1"), Some("c1"), Some("c1")]),
+                ("bene_id", vec![Some("b"); 3]),
+                ("billing_npi", vec![Some("1234567890"); 3]),
+                ("place_of_service", vec![Some("24"); 3]),
+                ("provider_specialty", vec![Some("49"); 3]),
+                ("line_first_date", vec![Some("2022-01-05"); 3]),
+                ("hcpcs", vec![Some("29881"), Some("29877"), Some("99213")]),
+            ]),
+            &["line_first_date"],
+        );
+        let codes = df!("hcpcs" => ["29881", "29877"], "work_rvu" => [7.03, 4.0]).unwrap();
+        let one = |rule| qualifying_procedure_claims(carrier.clone(), &codes, rule).collect().unwrap();
+        let highest = one(WorkRvuOfSeveral::Highest);
+        assert_eq!(highest.column("primary_hcpcs").unwrap().str().unwrap().get(0), Some("29881"));
+        assert_eq!(highest.column("n_qualifying").unwrap().i64().unwrap().get(0), Some(2));
+        assert_eq!(highest.column("work_rvu").unwrap().f64().unwrap().get(0), Some(7.03));
+        let sum = one(WorkRvuOfSeveral::Sum);
+        assert!((sum.column("work_rvu").unwrap().f64().unwrap().get(0).unwrap() - 11.03).abs() < 1e-12);
     }
 
     #[test]

@@ -92,6 +92,16 @@ pub struct RuleRow {
     pub source: String,
 }
 
+/// How the work RVU of a claim with several qualifying procedures is formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkRvuOfSeveral {
+    /// The highest work RVU among the qualifying codes (the default).
+    Highest,
+    /// The sum over the qualifying lines.
+    Sum,
+}
+
 /// A measure's cohort rules, parsed from `rules.csv`. Optional rules switch their stage off when
 /// absent (ASC-12 has no post-procedure enrollment rule; only ASC-12 looks back for a repeat
 /// colonoscopy).
@@ -114,17 +124,22 @@ pub struct CohortRules {
     pub cohort_period_years: u32,
     /// Facilities with fewer cases get "Number of Cases Too Small".
     pub min_cases: u32,
+    /// `work_rvu_of_several_procedures`: `highest` (default) or `sum`.
+    pub work_rvu_of_several: WorkRvuOfSeveral,
 }
 
 impl CohortRules {
     const REQUIRED: [&'static str; 7] =
         ["min_age_years", "enrollment_months_before", "history_days", "outcome_last_day", "index_window_days", "cohort_period_years", "min_cases"];
     const OPTIONAL: [&'static str; 2] = ["enrollment_days_after", "repeat_colonoscopy_lookback_days"];
+    /// The one rule whose value is a word, not a number.
+    const WORK_RVU: &'static str = "work_rvu_of_several_procedures";
 
     /// Parses the rows of `file`; an unknown, repeated, missing or non-numeric rule is an error
     /// naming the file, row and value.
     fn parse(file: &str, rows: &[RuleRow]) -> Result<CohortRules> {
         let mut values: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut work_rvu_of_several = None;
         for (i, r) in rows.iter().enumerate() {
             let row = i as u64 + 1;
             let bad_value = |column: &str, value: &str, expected: String| AscqrError::BadValue {
@@ -135,8 +150,19 @@ impl CohortRules {
                 expected,
             };
             let name = r.rule.trim();
+            if name == Self::WORK_RVU {
+                let rule = match r.value.trim() {
+                    "highest" => WorkRvuOfSeveral::Highest,
+                    "sum" => WorkRvuOfSeveral::Sum,
+                    other => return Err(bad_value("value", other, "highest or sum".into())),
+                };
+                if work_rvu_of_several.replace(rule).is_some() {
+                    return Err(AscqrError::BadRow { file: file.into(), row, message: format!("rule {name} is given twice") });
+                }
+                continue;
+            }
             if !Self::REQUIRED.contains(&name) && !Self::OPTIONAL.contains(&name) {
-                let known: Vec<&str> = Self::REQUIRED.iter().chain(Self::OPTIONAL.iter()).copied().collect();
+                let known: Vec<&str> = Self::REQUIRED.iter().chain(Self::OPTIONAL.iter()).chain([&Self::WORK_RVU]).copied().collect();
                 return Err(bad_value("rule", name, format!("a known rule ({})", known.join(", "))));
             }
             let v: u32 = r.value.trim().parse().map_err(|_| bad_value("value", &r.value, format!("a whole number of {name}")))?;
@@ -157,6 +183,7 @@ impl CohortRules {
             repeat_colonoscopy_lookback_days: values.get("repeat_colonoscopy_lookback_days").copied(),
             cohort_period_years: need("cohort_period_years")?,
             min_cases: need("min_cases")?,
+            work_rvu_of_several: work_rvu_of_several.unwrap_or(WorkRvuOfSeveral::Highest),
         })
     }
 }
@@ -858,6 +885,14 @@ mod tests {
         rows[0].value = "sixty-five".into();
         let e = CohortRules::parse("rules.csv", &rows).unwrap_err().to_string();
         assert!(e.contains("row 1, column `value`: value \"sixty-five\""), "{e}");
+        rows[0].value = "7".into();
+        assert_eq!(CohortRules::parse("rules.csv", &rows).unwrap().work_rvu_of_several, WorkRvuOfSeveral::Highest);
+        rows.push(row("work_rvu_of_several_procedures", "sum"));
+        assert_eq!(CohortRules::parse("rules.csv", &rows).unwrap().work_rvu_of_several, WorkRvuOfSeveral::Sum);
+        rows.last_mut().unwrap().value = "mean".into();
+        let e = CohortRules::parse("rules.csv", &rows).unwrap_err().to_string();
+        assert_eq!(e, "rules.csv: row 9, column `value`: value \"mean\" is not highest or sum");
+        rows.pop();
         rows.remove(0);
         let e = CohortRules::parse("rules.csv", &rows).unwrap_err().to_string();
         assert_eq!(e, "rules.csv: required rule min_age_years is missing");

@@ -539,6 +539,9 @@ def write_rules(ctx, m, years, min_cases):
         rows.append(["repeat_colonoscopy_lookback_days", "7", "reconstructed",
                      "ascqr: a colonoscopy on days 1-7 after another colonoscopy in any setting is "
                      "a repeat, not an index (no public source states the look-back)"])
+    if m != "asc12":
+        rows.append(["work_rvu_of_several_procedures", "highest", "reconstructed",
+                     "ascqr: the claim's highest work RVU among its qualifying codes (or sum)"])
     rows += [
         ["cohort_period_years", str(years), "official", spec + ": performance period"],
         ["min_cases", str(min_cases), "reconstructed",
