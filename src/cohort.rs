@@ -255,15 +255,16 @@ pub fn under_min_age(procs: LazyFrame, min_age_years: u32) -> LazyFrame {
 /// `colonoscopy_codes` is a frame with an `hcpcs` column (ASC-12's cohort and high-risk codes).
 pub fn repeat_colonoscopy(procs: LazyFrame, carrier: LazyFrame, outpatient: LazyFrame, colonoscopy_codes: &DataFrame, lookback_days: u32) -> LazyFrame {
     let codes = colonoscopy_codes.clone().lazy().select([col("hcpcs")]);
+    // Each source is narrowed to colonoscopy lines before stacking, so memory follows the matches.
+    let colonoscopies = |lines: LazyFrame| lines.join(codes.clone(), [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner));
     let earlier = concat(
         [
-            carrier.select([col("bene_id"), col("line_first_date").alias("earlier_date"), col("hcpcs")]),
-            outpatient.select([col("bene_id"), col("revenue_center_date").fill_null(col("claim_from_date")).alias("earlier_date"), col("hcpcs")]),
+            colonoscopies(carrier.select([col("bene_id"), col("line_first_date").alias("earlier_date"), col("hcpcs")])),
+            colonoscopies(outpatient.select([col("bene_id"), col("revenue_center_date").fill_null(col("claim_from_date")).alias("earlier_date"), col("hcpcs")])),
         ],
         UnionArgs::default(),
     )
-    .expect("frames with the same columns")
-    .join(codes, [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner));
+    .expect("frames with the same columns");
     let gap = days(col("procedure_date")) - days(col("earlier_date"));
     let flagged = procs
         .clone()
