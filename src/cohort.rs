@@ -80,6 +80,13 @@ fn codes_frame(name: &str, codes: Vec<(String, f64)>) -> Result<DataFrame> {
     DataFrame::new(k.len(), vec![Column::new(name.into(), k), Column::new("work_rvu".into(), v)]).ctx(|| "code table".into())
 }
 
+/// `e` is one of the values in `codes`. Filtering a claims scan with it, rather than joining the
+/// scan with the code list, lets polars push the filter into the Parquet reader: each row group
+/// is filtered as it is read, so memory follows the matching lines, not the whole table.
+pub fn is_one_of(e: Expr, codes: &Column) -> Expr {
+    e.is_in(lit(codes.as_materialized_series().clone()).implode(false), false)
+}
+
 fn days(e: Expr) -> Expr {
     e.cast(DataType::Int32)
 }
@@ -94,6 +101,7 @@ pub fn qualifying_procedure_claims(carrier: LazyFrame, codes: &DataFrame, work_r
         WorkRvuOfSeveral::Sum => col("work_rvu").sum(),
     };
     carrier
+        .filter(is_one_of(col("hcpcs"), codes.column("hcpcs").expect("a code table has an hcpcs column")))
         .join(codes.clone().lazy(), [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner))
         .sort(["claim_id", "work_rvu", "hcpcs"], SortMultipleOptions::default().with_order_descending_multi([false, true, false]))
         .group_by_stable([col("claim_id")])
@@ -170,8 +178,8 @@ pub fn not_ffs_days_after(procs: LazyFrame, enrollment: LazyFrame, after_days: u
 /// Stage 8 (ASC-12): a concurrent high-risk code billed on the index claim.
 pub fn concurrent_high_risk_procedure(procs: LazyFrame, carrier: LazyFrame, high_risk: &DataFrame) -> LazyFrame {
     let flagged = carrier
+        .filter(is_one_of(col("hcpcs"), high_risk.column("hcpcs").expect("a code table has an hcpcs column")))
         .select([col("claim_id"), col("hcpcs")])
-        .join(high_risk.clone().lazy(), [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner))
         .group_by([col("claim_id")])
         .agg([col("hcpcs").len().alias("n_high_risk")]);
     procs
@@ -182,17 +190,19 @@ pub fn concurrent_high_risk_procedure(procs: LazyFrame, carrier: LazyFrame, high
 }
 
 /// Diagnoses of all claims in long form, `bene_id, claim_id, claim_date, dx`, keeping only the
-/// codes in `codes` (a one-column frame `dx`): each diagnosis column is filtered by a join with the
-/// (small) code list before the parts are stacked, so memory follows the matches, not the claims.
+/// codes in `codes` (a one-column frame `dx`). One part per diagnosis column, each a filter on
+/// that column that the Parquet reader applies as it reads, so memory follows the matching
+/// diagnoses, not the table (a join with the code list, or stacking all columns first, loads
+/// every row).
 pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: LazyFrame, codes: &DataFrame) -> LazyFrame {
+    let codes = codes.column("dx").expect("a diagnosis code table has a dx column");
     let mut parts = Vec::new();
-    let codes = codes.clone().lazy();
     let mut add = |lf: &LazyFrame, date: &str, columns: Vec<String>| {
         for c in columns {
             parts.push(
                 lf.clone()
-                    .select([col("bene_id"), col("claim_id"), col(date).alias("claim_date"), col(c.as_str()).alias("dx")])
-                    .join(codes.clone(), [col("dx")], [col("dx")], JoinArgs::new(JoinType::Inner)),
+                    .filter(is_one_of(col(c.as_str()), codes))
+                    .select([col("bene_id"), col("claim_id"), col(date).alias("claim_date"), col(c.as_str()).alias("dx")]),
             );
         }
     };
@@ -254,13 +264,13 @@ pub fn under_min_age(procs: LazyFrame, min_age_years: u32) -> LazyFrame {
 /// since the professional claim for the index colonoscopy itself falls on day 0.
 /// `colonoscopy_codes` is a frame with an `hcpcs` column (ASC-12's cohort and high-risk codes).
 pub fn repeat_colonoscopy(procs: LazyFrame, carrier: LazyFrame, outpatient: LazyFrame, colonoscopy_codes: &DataFrame, lookback_days: u32) -> LazyFrame {
-    let codes = colonoscopy_codes.clone().lazy().select([col("hcpcs")]);
-    // Each source is narrowed to colonoscopy lines before stacking, so memory follows the matches.
-    let colonoscopies = |lines: LazyFrame| lines.join(codes.clone(), [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner));
+    let codes = colonoscopy_codes.column("hcpcs").expect("a code table has an hcpcs column");
+    // Each source is narrowed to colonoscopy lines as it is read, so memory follows the matches.
+    let colonoscopies = |lines: LazyFrame| lines.filter(is_one_of(col("hcpcs"), codes));
     let earlier = concat(
         [
-            colonoscopies(carrier.select([col("bene_id"), col("line_first_date").alias("earlier_date"), col("hcpcs")])),
-            colonoscopies(outpatient.select([col("bene_id"), col("revenue_center_date").fill_null(col("claim_from_date")).alias("earlier_date"), col("hcpcs")])),
+            colonoscopies(carrier).select([col("bene_id"), col("line_first_date").alias("earlier_date"), col("hcpcs")]),
+            colonoscopies(outpatient).select([col("bene_id"), col("revenue_center_date").fill_null(col("claim_from_date")).alias("earlier_date"), col("hcpcs")]),
         ],
         UnionArgs::default(),
     )
@@ -341,6 +351,7 @@ impl Attrition {
             .collect()
             .ctx(ctx)?;
         let (n_out, b_out, f_out) = counts(&kept)?;
+        tracing::info!("cohort stage {step}: {} in, {} excluded", n_out + out.height() as u64, out.height());
         self.steps.push(AttritionStep {
             step: step.to_string(),
             description: description.to_string(),

@@ -9,7 +9,8 @@
 //! * [`synth`] — synthetic Medicare claims with a known truth behind them;
 //! * [`hglm`] — the two-level hierarchical logistic model (RSPL, Laplace, AGQ) and the bootstrap;
 //! * [`standardize`] — predicted/expected, standardized ratios and rates, categories;
-//! * [`output`] — files that appear only when complete.
+//! * [`output`] — files that appear only when complete;
+//! * [`web`] — the web-based measures (ASC-1-4, 9, 11, 13, 14, 20) from chart-abstraction records, sampling and the HQR batch file.
 
 pub mod claims;
 pub mod cohort;
@@ -22,5 +23,6 @@ pub mod output;
 pub mod risk;
 pub mod standardize;
 pub mod synth;
+pub mod web;
 
 pub use error::{AscqrError, Result};

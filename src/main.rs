@@ -24,7 +24,7 @@ Logging goes to stderr; set RUST_LOG (e.g. RUST_LOG=ascqr=debug) for more detail
 Progress bars are shown only when stderr is a terminal.
 
 Quick start:
-  ascqr demo                         generate a small synthetic extract and validate it
+  ascqr demo                         synthetic extract → cohorts → analysis files, checked against truth
   ascqr synth --out claims --seed 1  write a synthetic canonical extract with its truth
   ascqr validate --claims claims     check an extract, write rejected rows with reasons";
 
@@ -35,8 +35,9 @@ Quick start:
     about = "Open engine for CMS's Ambulatory Surgical Center Quality Reporting (ASCQR) measures",
     long_about = "Open engine for CMS's Ambulatory Surgical Center Quality Reporting (ASCQR) measures.\n\n\
 Reads Medicare claims extracts (canonical Parquet/CSV or the CMS RIF layout), validates them, \
-and generates synthetic claims with a known truth. Cohorts, outcomes, risk adjustment and the \
-hierarchical model are not built yet (see the README's \"not built yet\" list).",
+builds the claims-based measures' cohorts with their 7-day hospital visits and risk variables, \
+fits the two-level logistic model and reports risk-standardized rates; also generates synthetic \
+claims with a known truth. What is not built yet is listed in the README's \"Not built yet\".",
     after_help = AFTER_HELP
 )]
 struct Cli {
@@ -302,6 +303,143 @@ Example:
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Web-based measures (ASC-1-4, 9, 11, 13, 14; ASC-20) from chart-abstraction records.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "\
+Reads one abstraction record per encounter (layout: data-dictionary/web/README.md), computes
+the measures (ASC-9, 11 and 13 on a seeded sample, manual Section 2) and writes OUT/web_measures.csv
+(facility x measure: population, sample, denominator, exclusions by reason, numerator, rate),
+OUT/rejects.csv (every defective row with row, column and reason) and the HQR batch file
+OUT/ASC_WBM_PY20YY_mm_dd_yyyy.csv (validated before it is put in place). The reporting year is
+the payment year minus 2; records from other years are rejected. ASC-20 (--personnel) goes to
+web_measures.csv only: it is reported to NHSN, not HQR.
+
+Examples:
+  ascqr web --records records.csv --payment-year 2025 --out web_out
+  ascqr web --records records.csv --personnel hcp.csv --payment-year 2025 --upload-date 2024-04-15 \\
+            --frequency quarter --seed 7 --out web_out
+  ascqr web validate-upload web_out/ASC_WBM_PY2025_04_15_2024.csv
+  ascqr web sample --records records.csv --facility 1234567893 --measure asc9 --year 2023 --seed 7 --out s.csv"
+    )]
+    Web(WebArgs),
+}
+
+#[derive(clap::Args)]
+struct WebArgs {
+    #[command(subcommand)]
+    action: Option<WebAction>,
+    /// Abstraction records CSV (one row per encounter).
+    #[arg(long)]
+    records: Option<PathBuf>,
+    /// ASC-20 personnel CSV (facility_npi, week_start, eligible_personnel, contraindicated, completed_course).
+    #[arg(long)]
+    personnel: Option<PathBuf>,
+    /// Payment year (reporting year + 2), e.g. 2025 for CY 2023 encounters.
+    #[arg(long)]
+    payment_year: Option<i32>,
+    /// Upload date in the HQR file name (YYYY-MM-DD); default today.
+    #[arg(long)]
+    upload_date: Option<String>,
+    /// Sampling frequency: year, quarter or month.
+    #[arg(long, default_value = "year")]
+    frequency: String,
+    /// Sampling seed; the same seed and records give the same sample.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum WebAction {
+    /// Check an HQR batch file as HQR does; any error rejects the whole file (exit code 2).
+    #[command(after_help = "Example:\n  ascqr web validate-upload ASC_WBM_PY2025_04_15_2024.csv")]
+    ValidateUpload {
+        file: PathBuf,
+    },
+    /// Write one facility's sampled encounter ids for ASC-9, ASC-11 or ASC-13.
+    #[command(after_help = "Example:\n  ascqr web sample --records records.csv --facility 1234567893 --measure asc13 --year 2023 --seed 7 --out s.csv")]
+    Sample {
+        #[arg(long)]
+        records: PathBuf,
+        /// Facility NPI.
+        #[arg(long)]
+        facility: String,
+        /// asc9, asc11 or asc13.
+        #[arg(long)]
+        measure: String,
+        /// Reporting (encounter) calendar year.
+        #[arg(long)]
+        year: i32,
+        #[arg(long, default_value = "year")]
+        frequency: String,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn parse_frequency(name: &str) -> ascqr::Result<ascqr::web::sampling::Frequency> {
+    ascqr::web::sampling::Frequency::parse(name)
+        .ok_or_else(|| ascqr::AscqrError::InvalidOption(format!("--frequency {name}: expected year, quarter or month")))
+}
+
+fn run_web(args: WebArgs) -> ascqr::Result<()> {
+    let missing = |flag: &str| ascqr::AscqrError::InvalidOption(format!("ascqr web needs {flag}"));
+    match args.action {
+        Some(WebAction::ValidateUpload { file }) => {
+            let errors = ascqr::web::hqr::validate_upload(&file)?;
+            if errors.is_empty() {
+                println!("{}: valid, no errors", file.display());
+                return Ok(());
+            }
+            for e in &errors {
+                println!("{}: {e}", file.display());
+            }
+            Err(ascqr::AscqrError::Other(format!("{}: file rejected: {} error(s)", file.display(), errors.len())))
+        }
+        Some(WebAction::Sample { records, facility, measure, year, frequency, seed, out }) => {
+            let measure = ascqr::web::outcome::Measure::from_cli_name(&measure)
+                .ok_or_else(|| ascqr::AscqrError::InvalidOption(format!("--measure {measure}: expected asc9, asc11 or asc13")))?;
+            let s = ascqr::web::run_sample(&records, &facility, measure, year, parse_frequency(&frequency)?, seed, &out)?;
+            if s.rejections > 0 {
+                tracing::warn!("{} record value(s) rejected; run `ascqr web` to see them in rejects.csv", s.rejections);
+            }
+            println!(
+                "{} at {facility}: population {}, sample {} ({}); wrote {}",
+                measure.label(),
+                s.population_size,
+                s.sample_size,
+                s.frequency.code(),
+                out.display()
+            );
+            Ok(())
+        }
+        None => {
+            let records = args.records.ok_or_else(|| missing("--records"))?;
+            let payment_year = args.payment_year.ok_or_else(|| missing("--payment-year"))?;
+            let out = args.out.ok_or_else(|| missing("--out"))?;
+            let upload_date = match args.upload_date {
+                Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map_err(|_| ascqr::AscqrError::InvalidOption(format!("--upload-date {d}: expected YYYY-MM-DD")))?,
+                None => chrono::Local::now().date_naive(),
+            };
+            let options = ascqr::web::WebOptions { payment_year, upload_date, frequency: parse_frequency(&args.frequency)?, seed: args.seed };
+            let r = ascqr::web::run(&records, args.personnel.as_deref(), &options, &out)?;
+            println!(
+                "{} records accepted, {} personnel weeks accepted, {} rejected value(s) (reporting year {})",
+                r.accepted_records,
+                r.accepted_personnel_weeks,
+                r.rejections.len(),
+                options.reporting_year()
+            );
+            println!("wrote {}, {} and {}", r.web_measures.display(), r.rejects.display(), r.hqr_file.display());
+            Ok(())
+        }
+    }
 }
 
 fn progress_bar(len: u64, what: &str) -> ProgressBar {
@@ -493,6 +631,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let n = ascqr::hglm::simulate::write_analysis_file(&spec, &out)?;
             println!("wrote {n} rows to {}", out.display());
         }
+        Command::Web(args) => run_web(args)?,
         Command::Demo { out, seed } => {
             let claims = out.join("claims");
             tracing::info!("generating a small synthetic extract in {}", claims.display());

@@ -81,7 +81,18 @@ pub fn scan_table(dir: &Path, table: Table) -> Result<LazyFrame> {
         let ctx = || format!("reading {}", f.path.display());
         let lf = match f.format {
             SourceFormat::Parquet => {
-                LazyFrame::scan_parquet(PlRefPath::new(path_str.as_str()), ScanArgsParquet::default()).ctx(ctx)?
+                let mut lf = LazyFrame::scan_parquet(PlRefPath::new(path_str.as_str()), ScanArgsParquet::default()).ctx(ctx)?;
+                // Cast only the columns whose stored type differs from the canonical one (Parquet
+                // integers may be narrower than Int64). A cast, even a no-op one, stops polars
+                // from pushing a filter on that column into the Parquet reader, and the stages
+                // rely on that pushdown to read only matching rows (see `cohort::is_one_of`).
+                let stored = lf.collect_schema().ctx(ctx)?;
+                let casts: Vec<Expr> = polars_schema(table)
+                    .iter()
+                    .filter(|(n, dt)| stored.get(n.as_str()).is_some_and(|s| s != *dt))
+                    .map(|(n, dt)| col(n.clone()).cast(dt.clone()))
+                    .collect();
+                if casts.is_empty() { lf } else { lf.with_columns(casts) }
             }
             SourceFormat::Csv => {
                 // Read every column as text (no inference), then cast: the CSV reader's own
@@ -101,9 +112,7 @@ pub fn scan_table(dir: &Path, table: Table) -> Result<LazyFrame> {
     } else {
         concat(frames, UnionArgs::default()).ctx(|| format!("concatenating {} files", table.name()))?
     };
-    // Parquet integers may be narrower than Int64; pin the canonical types.
-    let schema = polars_schema(table);
-    Ok(lf.with_columns(schema.iter().map(|(n, dt)| col(n.clone()).cast(dt.clone())).collect::<Vec<_>>()))
+    Ok(lf)
 }
 
 fn text_casts(table: Table) -> Vec<Expr> {
