@@ -101,6 +101,8 @@ pub fn qualifying_procedure_claims(carrier: LazyFrame, codes: &DataFrame, work_r
         WorkRvuOfSeveral::Sum => col("work_rvu").sum(),
     };
     carrier
+        // The is_in filter reaches the Parquet reader (only matching rows are read); the join
+        // afterwards only attaches each code's work RVU to the already-narrow rows.
         .filter(is_one_of(col("hcpcs"), codes.column("hcpcs").expect("a code table has an hcpcs column")))
         .join(codes.clone().lazy(), [col("hcpcs")], [col("hcpcs")], JoinArgs::new(JoinType::Inner))
         .sort(["claim_id", "work_rvu", "hcpcs"], SortMultipleOptions::default().with_order_descending_multi([false, true, false]))
@@ -351,8 +353,7 @@ impl Attrition {
             .collect()
             .ctx(ctx)?;
         let (n_out, b_out, f_out) = counts(&kept)?;
-        tracing::info!("cohort stage {step}: {} in, {} excluded", n_out + out.height() as u64, out.height());
-        self.steps.push(AttritionStep {
+        let built = AttritionStep {
             step: step.to_string(),
             description: description.to_string(),
             procedures_in: n_out + out.height() as u64,
@@ -360,7 +361,9 @@ impl Attrition {
             procedures_out: n_out,
             beneficiaries_out: b_out,
             facilities_out: f_out,
-        });
+        };
+        tracing::info!("cohort stage {step}: {} in, {} excluded", built.procedures_in, built.excluded);
+        self.steps.push(built);
         self.excluded.push(out);
         Ok(kept)
     }

@@ -72,9 +72,6 @@ fn parse_week(file: &Path, row: u64, get: &dyn Fn(&str) -> String, reporting_yea
 }
 
 pub fn parse_personnel(reader: impl std::io::Read, file: &Path, reporting_year: Option<i32>) -> Result<Parsed<PersonnelWeek>> {
-    let mut accepted = Vec::new();
-    let mut rejections = Vec::new();
-    let mut row_rejections = Vec::new();
     for_each_row(
         file,
         reader,
@@ -82,16 +79,9 @@ pub fn parse_personnel(reader: impl std::io::Read, file: &Path, reporting_year: 
         "ASC-20 personnel",
         |row, record, index| {
             let get = |c: &str| index.get(c).and_then(|i| record.get(*i)).unwrap_or("").trim().to_string();
-            match parse_week(file, row, &get, reporting_year) {
-                Ok(w) => accepted.push(w),
-                Err(mut p) => row_rejections.append(&mut p),
-            }
+            parse_week(file, row, &get, reporting_year)
         },
-        &mut rejections,
-    )?;
-    rejections.append(&mut row_rejections);
-    rejections.sort_by_key(|r| r.row);
-    Ok(Parsed { accepted, rejections })
+    )
 }
 
 pub fn read_personnel(path: &Path, reporting_year: Option<i32>) -> Result<Parsed<PersonnelWeek>> {

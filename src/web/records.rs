@@ -558,14 +558,18 @@ fn header_index(file: &Path, headers: &csv::StringRecord, required: &[&str], tab
 
 /// Iterates a CSV's data rows; a row the CSV layer cannot read (wrong field count, bad UTF-8)
 /// becomes a `(row)` rejection instead of stopping the file.
-pub(crate) fn for_each_row(
+/// Reads every row of a headed CSV through `each`, which turns a row into a value or its
+/// problems. Unreadable rows (wrong field count, bad UTF-8) become rejections too, so every
+/// input row ends up either accepted or rejected; rejections come back in row order.
+pub(crate) fn for_each_row<T>(
     file: &Path,
     reader: impl std::io::Read,
     required: &[&str],
     table: &str,
-    mut each: impl FnMut(u64, &csv::StringRecord, &HashMap<String, usize>),
-    rejections: &mut Vec<Rejection>,
-) -> Result<()> {
+    mut each: impl FnMut(u64, &csv::StringRecord, &HashMap<String, usize>) -> std::result::Result<T, Vec<Rejection>>,
+) -> Result<Parsed<T>> {
+    let mut accepted = Vec::new();
+    let mut rejections = Vec::new();
     let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
     let headers = csv.headers().map_err(|e| AscqrError::Csv { file: file.to_path_buf(), source: e })?.clone();
     let index = header_index(file, &headers, required, table)?;
@@ -575,7 +579,10 @@ pub(crate) fn for_each_row(
             Ok(false) => break,
             Ok(true) => {
                 let row = record.position().map(|p| p.line()).unwrap_or(0);
-                each(row, &record, &index);
+                match each(row, &record, &index) {
+                    Ok(value) => accepted.push(value),
+                    Err(mut problems) => rejections.append(&mut problems),
+                }
             }
             Err(e) => {
                 let row = e.position().map(|p| p.line()).unwrap_or(0);
@@ -588,16 +595,14 @@ pub(crate) fn for_each_row(
             }
         }
     }
-    Ok(())
+    rejections.sort_by_key(|r| r.row);
+    Ok(Parsed { accepted, rejections })
 }
 
 /// Reads abstraction records from any reader; `file` is only used in messages.
 /// `reporting_year` (the encounter calendar year) rejects rows from other years.
 pub fn parse_records(reader: impl Read, file: &Path, reporting_year: Option<i32>) -> Result<Parsed<EncounterRecord>> {
-    let mut accepted = Vec::new();
-    let mut rejections = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
-    let mut row_rejections = Vec::new();
     for_each_row(
         file,
         reader,
@@ -613,15 +618,11 @@ pub fn parse_records(reader: impl Read, file: &Path, reporting_year: Option<i32>
                 }
             }
             match parsed {
-                Some(r) if p.problems.is_empty() => accepted.push(r),
-                _ => row_rejections.append(&mut p.problems),
+                Some(r) if p.problems.is_empty() => Ok(r),
+                _ => Err(p.problems),
             }
         },
-        &mut rejections,
-    )?;
-    rejections.append(&mut row_rejections);
-    rejections.sort_by_key(|r| r.row);
-    Ok(Parsed { accepted, rejections })
+    )
 }
 
 pub fn read_records(path: &Path, reporting_year: Option<i32>) -> Result<Parsed<EncounterRecord>> {
