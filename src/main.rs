@@ -291,7 +291,9 @@ Example:
 Today the demo generates a small synthetic extract (seed 1) in DIR/claims, validates it, and
 builds the four measures' cohorts with their 7-day outcomes (DIR/cohort_<measure>/), checking
 the counts against the generator's truth, and their analysis files with the risk variables
-(DIR/features_<measure>/), the input of `ascqr fit`. It grows into the full pipeline (model
+(DIR/features_<measure>/), the input of `ascqr fit`. It then computes the web-based measures from
+the synthetic ASCs' chart-abstraction records (DIR/claims/web/) into DIR/web/: web_measures.csv,
+rejects.csv (the generator plants a few defective records) and the HQR upload file. It grows into the full pipeline (model
 and report in one command) as those stages land.
 
 Example:
@@ -357,11 +359,13 @@ enum WebAction {
     /// Check an HQR batch file as HQR does; any error rejects the whole file (exit code 2).
     #[command(after_help = "Example:\n  ascqr web validate-upload ASC_WBM_PY2025_04_15_2024.csv")]
     ValidateUpload {
+        /// The batch file, named ASC_WBM_PY20YY_mm_dd_yyyy.csv.
         file: PathBuf,
     },
     /// Write one facility's sampled encounter ids for ASC-9, ASC-11 or ASC-13.
     #[command(after_help = "Example:\n  ascqr web sample --records records.csv --facility 1234567893 --measure asc13 --year 2023 --seed 7 --out s.csv")]
     Sample {
+        /// Abstraction records (layout: data-dictionary/web/README.md).
         #[arg(long)]
         records: PathBuf,
         /// Facility NPI.
@@ -373,10 +377,13 @@ enum WebAction {
         /// Reporting (encounter) calendar year.
         #[arg(long)]
         year: i32,
+        /// Sampling period: year, quarter or month (Section 2 sizes per period).
         #[arg(long, default_value = "year")]
         frequency: String,
+        /// Sampling seed; the same seed and records give the same sample.
         #[arg(long)]
         seed: u64,
+        /// CSV of the sampled encounters: facility, measure, year, population and sample size, frequency, encounter id.
         #[arg(long)]
         out: PathBuf,
     },
@@ -669,6 +676,27 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                     if agrees { "counts agree" } else { "COUNTS DIFFER" }
                 );
             }
+            // The web-based measures on the synthetic ASCs' abstraction records (claims/web/).
+            let web_options = ascqr::web::WebOptions {
+                payment_year: summary.web.payment_year,
+                upload_date: chrono::Local::now().date_naive(),
+                frequency: ascqr::web::sampling::Frequency::Year,
+                seed,
+            };
+            let web = ascqr::web::run(&claims.join("web/records.csv"), Some(&claims.join("web/personnel.csv")), &web_options, &out.join("web"))?;
+            println!(
+                "\n== web-based measures, payment year {} ({} records accepted, {} rejected value(s) in {})",
+                web_options.payment_year,
+                web.accepted_records,
+                web.rejections.len(),
+                web.rejects.display()
+            );
+            println!("{:<8} {:>10} {:>12} {:>10} {:>9}", "measure", "facilities", "denominator", "numerator", "rate");
+            for t in ascqr::web::measure_totals(&web.report.summaries) {
+                let rate = t.rate().map(|r| format!("{:.2}%", 100.0 * r)).unwrap_or_else(|| "-".into());
+                println!("{:<8} {:>10} {:>12} {:>10} {:>9}", t.measure, t.facilities, t.denominator, t.numerator, rate);
+            }
+            println!("per facility: {}; HQR upload file: {}", web.web_measures.display(), web.hqr_file.display());
             println!(
                 "\nNext: `ascqr fit --data {0}/features_asc12/analysis.parquet --outcome outcome --group facility_id --out fit_asc12`.\n\
                  The small demo extract has too few events per variable for a stable fit of the full model (the fit says so);\n\

@@ -14,8 +14,22 @@ fn help_documents_every_command_with_examples_and_exit_codes() {
     for word in ["synth", "validate", "import", "demo", "Exit codes", "RUST_LOG"] {
         assert!(text.contains(word), "--help lacks {word}");
     }
-    for cmd in ["synth", "validate", "import", "cohort", "features", "eligibility", "import-cc", "fit", "synth-analysis", "demo"] {
-        let out = ascqr().args([cmd, "--help"]).output().unwrap();
+    for cmd in [
+        "synth",
+        "validate",
+        "import",
+        "cohort",
+        "features",
+        "eligibility",
+        "import-cc",
+        "fit",
+        "synth-analysis",
+        "demo",
+        "web",
+        "web validate-upload",
+        "web sample",
+    ] {
+        let out = ascqr().args(cmd.split(' ')).arg("--help").output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.contains("Example"), "{cmd} --help has no example");
@@ -101,4 +115,75 @@ fn cohort_features_and_fit_chain_through_the_cli() {
     ]);
     assert!(text.contains("method rspl"), "{text}");
     assert!(fit.join("model.json").exists() && fit.join("facilities.parquet").exists());
+}
+
+#[test]
+fn web_measures_upload_validation_and_sampling_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("claims");
+    let out = ascqr().args(["synth", "--seed", "3", "--years", "2023", "--out"]).arg(&claims).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records = claims.join("web/records.csv");
+    let web = dir.path().join("web");
+    let out = ascqr()
+        .args(["web", "--records"])
+        .arg(&records)
+        .arg("--personnel")
+        .arg(claims.join("web/personnel.csv"))
+        .args(["--payment-year", "2025", "--upload-date", "2025-04-01", "--out"])
+        .arg(&web)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("records accepted") && text.contains("rejected value(s) (reporting year 2023)"), "{text}");
+    let upload = web.join("ASC_WBM_PY2025_04_01_2025.csv");
+    for f in [web.join("web_measures.csv"), web.join("rejects.csv"), upload.clone()] {
+        assert!(f.exists(), "{}", f.display());
+    }
+    // The generator plants defective records; each is in rejects.csv, identifiers withheld.
+    let rejects = std::fs::read_to_string(web.join("rejects.csv")).unwrap();
+    assert!(rejects.lines().count() > 1, "{rejects}");
+    assert!(!rejects.contains("SYN0"), "an encounter id leaked into rejects.csv");
+
+    let out = ascqr().args(["web", "validate-upload"]).arg(&upload).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // A numerator above its denominator: HQR rejects the whole file, and so do we (exit 2),
+    // naming row and column.
+    let text = std::fs::read_to_string(&upload).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut fields: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    fields[2] = (fields[3].parse::<u64>().unwrap() + 1).to_string(); // ASC_1_NUMERATOR > ASC_1_DENOMINATOR
+    lines[1] = fields.join(",");
+    let bad_dir = dir.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let bad = bad_dir.join("ASC_WBM_PY2025_04_01_2025.csv");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let out = ascqr().args(["web", "validate-upload"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(listed.contains("row 2") && listed.contains("ASC_1_NUMERATOR"), "{listed}");
+    assert!(String::from_utf8(out.stderr).unwrap().contains("file rejected: 1 error(s)"));
+
+    // A seeded sample of the first facility's ASC-13 cases: the same seed draws the same sample.
+    let npi = fields[0].clone();
+    let sample = |name: &str| {
+        let path = dir.path().join(name);
+        let out = ascqr()
+            .args(["web", "sample", "--records"])
+            .arg(&records)
+            .args(["--facility", &npi, "--measure", "asc13", "--year", "2023", "--seed", "7", "--out"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8(out.stdout).unwrap().contains("ASC-13 at"));
+        std::fs::read(path).unwrap()
+    };
+    assert_eq!(sample("s1.csv"), sample("s2.csv"));
+
+    let out = ascqr().args(["web", "--records"]).arg(&records).args(["--out"]).arg(dir.path().join("x")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("--payment-year"));
 }

@@ -166,3 +166,73 @@ fn a_run_with_no_valid_records_writes_no_invalid_hqr_file() {
     assert!(err.to_string().contains("no facility rows"), "{err}");
     assert!(!out.join("ASC_WBM_PY2025_04_15_2024.csv").exists());
 }
+
+/// The synthetic ASCs' abstraction records (`ascqr synth` writes them to `web/`): every record's
+/// classification by every measure agrees with the scenario the generator wrote it from, every
+/// defective record is rejected for the defect it was given, and nothing else is rejected.
+#[test]
+fn synthetic_records_agree_with_the_generators_truth_for_every_record_and_measure() {
+    use ascqr::synth::{abstraction::write_abstraction, Scale, SynthOptions, World};
+    use std::collections::{BTreeMap, BTreeSet};
+    let dir = tempfile::tempdir().unwrap();
+    let options = SynthOptions::new(5, Scale::Small, "2022-2023", ascqr::claims::FileFormat::Parquet).unwrap();
+    let world = World::build(&options).unwrap();
+    let summary = write_abstraction(&world, dir.path()).unwrap();
+    assert_eq!(summary.reporting_year, 2023);
+    assert!(summary.records > 1000 && summary.defective_records > 0, "{summary:?}");
+
+    let parsed = ascqr::web::records::read_records(&dir.path().join("web/records.csv"), Some(2023)).unwrap();
+    let mut truth = csv::Reader::from_path(dir.path().join("truth/web_records.csv")).unwrap();
+    let header = truth.headers().unwrap().clone();
+    let truth: Vec<csv::StringRecord> = truth.records().map(|r| r.unwrap()).collect();
+    assert_eq!(truth.len() as u64, summary.records);
+    assert_eq!(parsed.accepted.len() + summary.defective_records as usize, truth.len(), "every row accepted or rejected for its defect");
+
+    let rejected: BTreeMap<u64, BTreeSet<String>> = parsed.rejections.iter().fold(BTreeMap::new(), |mut m, r| {
+        m.entry(r.row).or_default().insert(r.column.clone());
+        m
+    });
+    let accepted: BTreeMap<u64, &ascqr::web::records::EncounterRecord> = parsed.accepted.iter().map(|r| (r.row, r)).collect();
+    let mut seen_outcomes = BTreeSet::new();
+    for t in &truth {
+        let row: u64 = t[0].parse().unwrap();
+        let defect = &t[3];
+        if !defect.is_empty() {
+            assert!(rejected.get(&row).is_some_and(|cols| cols.contains(defect)), "row {row} should be rejected for {defect}: {:?}", rejected.get(&row));
+            assert!(!accepted.contains_key(&row));
+            continue;
+        }
+        let record = accepted.get(&row).unwrap_or_else(|| panic!("row {row} ({}) rejected: {:?}", &t[2], rejected.get(&row)));
+        for (i, measure) in Measure::ALL.iter().enumerate() {
+            let got = match ascqr::web::classify(*measure, record, 2023) {
+                ascqr::web::outcome::Outcome::NotInPopulation(_) => "not_in_population".to_string(),
+                ascqr::web::outcome::Outcome::Excluded(r) => format!("excluded:{r}"),
+                ascqr::web::outcome::Outcome::DenominatorOnly => "denominator".to_string(),
+                ascqr::web::outcome::Outcome::Numerator => "numerator".to_string(),
+            };
+            assert_eq!(got, &t[4 + i], "row {row} ({}), {}: {}", &t[2], measure.label(), &header[4 + i]);
+            seen_outcomes.insert((measure.label(), got));
+        }
+    }
+    // The generator exercises every exclusion reason the measures have.
+    for reason in [
+        "excluded:medical_reason_with_interval_under_10_years",
+        "excluded:no_followup_age_66_plus_or_life_expectancy",
+        "excluded:g0914_survey_not_completed",
+        "excluded:surveys_not_both_completed",
+        "excluded:no_anesthesia_start_time",
+        "excluded:anesthesia_under_60_minutes",
+        "excluded:intentional_hypothermia",
+    ] {
+        assert!(seen_outcomes.iter().any(|(_, o)| o == reason), "no record exercised {reason}");
+    }
+
+    // And the whole `ascqr web` run accepts it and writes an upload file HQR would take.
+    let out = dir.path().join("web_out");
+    let result = run(&dir.path().join("web/records.csv"), Some(&dir.path().join("web/personnel.csv")), &options_for(2025), &out).unwrap();
+    assert!(validate_upload(&result.hqr_file).unwrap().is_empty());
+}
+
+fn options_for(payment_year: i32) -> WebOptions {
+    WebOptions { payment_year, ..options() }
+}

@@ -21,6 +21,7 @@
 //! the chunk being generated (measure, facility, block of procedures), so chunks can be generated
 //! in parallel and the files are byte-identical for a given seed and options.
 
+pub mod abstraction;
 mod plan;
 mod truth;
 mod write;

@@ -32,6 +32,8 @@ pub struct MeasureCounts {
 pub struct SynthSummary {
     pub rows: BTreeMap<String, u64>,
     pub measures: BTreeMap<String, MeasureCounts>,
+    /// Chart-abstraction records for the web-based measures (`web/`).
+    pub web: super::abstraction::AbstractionSummary,
 }
 
 impl SynthSummary {
@@ -52,6 +54,11 @@ impl SynthSummary {
                 100.0 * rate
             ));
         }
+        let w = &self.web;
+        out.push_str(&format!(
+            "\nweb-based measures: {} abstraction records ({} with a defect) and {} personnel rows for {} ASCs, reporting year {} (payment year {})\n",
+            w.records, w.defective_records, w.personnel_rows, w.facilities, w.reporting_year, w.payment_year
+        ));
         out
     }
 }
@@ -189,6 +196,7 @@ pub fn generate(out: &Path, options: &SynthOptions, progress: &indicatif::Progre
     truth.finish()?;
     write_facilities(&truth_dir.join("facilities.parquet"), &facility_rows)?;
     write_model(&truth_dir.join("model.json"), &world, &summary)?;
+    summary.web = super::abstraction::write_abstraction(&world, out)?;
     let manifest = serde_json::json!({
         "generator": "ascqr synth",
         "ascqr_version": env!("CARGO_PKG_VERSION"),
@@ -196,7 +204,13 @@ pub fn generate(out: &Path, options: &SynthOptions, progress: &indicatif::Progre
         "options": options,
         "rows": summary.rows,
         "measures": summary.measures,
+        "web": {
+            "summary": summary.web,
+            "records": "web/records.csv",
+            "personnel": "web/personnel.csv"
+        },
         "truth": {
+            "web_records": "truth/web_records.csv",
             "procedures": "truth/procedures.parquet",
             "facilities": "truth/facilities.parquet",
             "model": "truth/model.json"

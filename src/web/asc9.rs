@@ -17,9 +17,13 @@
 //!   wholly at or above 10 ("10-15 years") is accepted; any range reaching below 10 ("7-10
 //!   years") is not (L965). Qualifiers that allow an earlier repeat ("or sooner", "if
 //!   symptomatic", "prn", "many") make the text unacceptable (L2399-2400). A target calendar year
-//!   ("repeat in 2033") is not converted and counts as not documented.
+//!   ("repeat in 2033") counts as whole calendar years after the encounter year (2033 for a 2023
+//!   encounter = 10 years, accepted): the report names no month, and the manual gives no rule, so
+//!   the year difference is the reading a physician writing the target year intends. Years and
+//!   months together ("9 years 6 months") are added up (114 months, under 10 years).
 
 use super::outcome::Outcome;
+use chrono::Datelike;
 use super::records::{Asc9Abstraction, EncounterRecord, NoFollowupReason, ProcedureLine};
 
 /// "Patients aged ≥ 50 and ≤ 75 on date of encounter" (manual L922), both ends inclusive.
@@ -171,9 +175,32 @@ fn has_symbol(tokens: &[Token], symbols: &[char]) -> bool {
     tokens.iter().any(|t| matches!(t, Token::Symbol(s) if symbols.contains(s)))
 }
 
+/// "9 years 6 months", "1 yr and 6 mos": exactly two number–unit pairs, years then months,
+/// with no range between them → total months.
+fn years_and_months(tokens: &[Token]) -> Option<f64> {
+    let unit_months = |t: &Token| match t {
+        Token::Word(w) if matches!(w.as_str(), "y" | "yr" | "yrs" | "year" | "years") => Some(12.0),
+        Token::Word(w) if matches!(w.as_str(), "mo" | "mos" | "month" | "months") => Some(1.0),
+        _ => None,
+    };
+    let pairs: Vec<(f64, f64)> = tokens
+        .windows(2)
+        .filter_map(|w| match (&w[0], unit_months(&w[1])) {
+            (Token::Number(n), Some(u)) => Some((*n, u)),
+            _ => None,
+        })
+        .collect();
+    let ranged = has_symbol(tokens, &['-', '/']) || has_word(tokens, &["to", "or"]);
+    match pairs.as_slice() {
+        [(years, 12.0), (months, 1.0)] if !ranged => Some(years * 12.0 + months),
+        _ => None,
+    }
+}
+
 /// Reads free-text follow-up recommendations such as "10 years", "10 yrs", "120 months",
-/// ">10 years", "10+ years", "7-10 years", "5–10 years", "7 to 10 years", "prn".
-pub fn parse_followup_interval(text: &str) -> FollowupInterval {
+/// ">10 years", "10+ years", "7-10 years", "5–10 years", "7 to 10 years", "prn", "repeat in
+/// 2033" (a target year, counted from `encounter_year`), "9 years 6 months".
+pub fn parse_followup_interval(text: &str, encounter_year: i32) -> FollowupInterval {
     let t = text.trim().to_lowercase().replace(['–', '—', '‒', '−'], "-");
     if t.is_empty() {
         return FollowupInterval::NotAcceptable("no_interval_documented");
@@ -185,15 +212,29 @@ pub fn parse_followup_interval(text: &str) -> FollowupInterval {
         return FollowupInterval::NoFollowupNeeded;
     }
     let tokens = tokenise(&t);
-    let numbers: Vec<f64> = tokens.iter().filter_map(|x| if let Token::Number(n) = x { Some(*n) } else { None }).collect();
+    let mut numbers: Vec<f64> = tokens.iter().filter_map(|x| if let Token::Number(n) = x { Some(*n) } else { None }).collect();
     if numbers.is_empty() || numbers.len() > 2 {
         return FollowupInterval::NotAcceptable("unparseable_interval");
     }
-    if numbers.iter().any(|n| *n >= 1900.0) {
-        return FollowupInterval::NotAcceptable("target_year_not_supported");
-    }
-    let Some(months_per) = months_per_unit(&tokens) else {
-        return FollowupInterval::NotAcceptable("unparseable_interval");
+    let months_per = if numbers.iter().any(|n| *n >= 1900.0) {
+        // A target calendar year (A11): every number must be a year, and no unit may be given.
+        let all_years = numbers.iter().all(|n| (1900.0..=2200.0).contains(n) && n.fract() == 0.0);
+        if !all_years || months_per_unit(&tokens).is_some() {
+            return FollowupInterval::NotAcceptable("unparseable_interval");
+        }
+        numbers = numbers.iter().map(|year| year - f64::from(encounter_year)).collect();
+        if numbers.iter().any(|years| *years < 0.0) {
+            return FollowupInterval::NotAcceptable("target_year_before_encounter");
+        }
+        12
+    } else if let Some(total_months) = years_and_months(&tokens) {
+        numbers = vec![total_months];
+        1
+    } else {
+        match months_per_unit(&tokens) {
+            Some(m) => m,
+            None => return FollowupInterval::NotAcceptable("unparseable_interval"),
+        }
     };
     let upper_bound_only = has_symbol(&tokens, &['<', '≤']) || has_word(&tokens, &["less", "under", "within", "before", "fewer"]) || t.contains("up to");
     let lower_bound = has_symbol(&tokens, &['>', '≥', '+']) || has_word(&tokens, &["least", "more", "greater", "over", "longer", "beyond"]);
@@ -246,8 +287,8 @@ fn no_followup_reason_acceptable(reason: Option<NoFollowupReason>, age: u32) -> 
 }
 
 /// Exclusion and numerator for a case in the denominator population (MIF L931-939, L962-965).
-pub fn followup_outcome(a: &Asc9Abstraction, age: u32) -> Outcome {
-    match parse_followup_interval(&a.followup_interval_text) {
+pub fn followup_outcome(a: &Asc9Abstraction, age: u32, encounter_year: i32) -> Outcome {
+    match parse_followup_interval(&a.followup_interval_text, encounter_year) {
         FollowupInterval::AtLeastTenYears { .. } => Outcome::Numerator,
         FollowupInterval::UnderTenYears { .. } if a.medical_reason_documented == Some(true) => {
             Outcome::Excluded("medical_reason_with_interval_under_10_years")
@@ -260,7 +301,7 @@ pub fn followup_outcome(a: &Asc9Abstraction, age: u32) -> Outcome {
 }
 
 pub fn classify(r: &EncounterRecord) -> Outcome {
-    population_check(r).unwrap_or_else(|| followup_outcome(&r.asc9, r.age_on_encounter()))
+    population_check(r).unwrap_or_else(|| followup_outcome(&r.asc9, r.age_on_encounter(), r.encounter_date.year()))
 }
 
 #[cfg(test)]
@@ -268,6 +309,11 @@ mod tests {
     use super::*;
     use crate::web::records::tests::one;
     use FollowupInterval::*;
+
+    /// Texts read for a 2023 encounter.
+    fn parse(text: &str) -> FollowupInterval {
+        parse_followup_interval(text, 2023)
+    }
 
     /// An eligible average-risk screening colonoscopy, age 62 on 2023-03-01.
     fn screening(extra: &[(&'static str, &'static str)]) -> EncounterRecord {
@@ -281,25 +327,25 @@ mod tests {
 
     #[test]
     fn interval_texts_of_at_least_ten_years_are_accepted() {
-        for text in ["10 years", "10 yrs", "follow-up in 10 years", "12 years", "120 months", ">10 years", "10+ years", "Repeat colonoscopy in 10 years", "ten years", "at least 10 years", "10-15 years"] {
-            assert!(matches!(parse_followup_interval(text), AtLeastTenYears { .. }), "{text}: {:?}", parse_followup_interval(text));
+        for text in ["10 years", "10 yrs", "follow-up in 10 years", "12 years", "120 months", ">10 years", "10+ years", "Repeat colonoscopy in 10 years", "ten years", "at least 10 years", "10-15 years", "repeat in 2033", "2033", "10 years 6 months"] {
+            assert!(matches!(parse(text), AtLeastTenYears { .. }), "{text}: {:?}", parse(text));
         }
-        assert_eq!(parse_followup_interval("120 months"), AtLeastTenYears { minimum_months: 120 });
+        assert_eq!(parse("120 months"), AtLeastTenYears { minimum_months: 120 });
     }
 
     #[test]
     fn ranges_reaching_below_ten_and_short_intervals_are_under_ten() {
-        for (text, min) in [("7-10 years", 84), ("5–10 years", 60), ("7 to 10 years", 84), ("5 years", 60), ("119 months", 119), ("<10 years", 0), ("9.5 years", 114), ("up to 10 years", 0)] {
-            assert_eq!(parse_followup_interval(text), UnderTenYears { minimum_months: min }, "{text}");
+        for (text, min) in [("7-10 years", 84), ("5–10 years", 60), ("7 to 10 years", 84), ("5 years", 60), ("119 months", 119), ("<10 years", 0), ("9.5 years", 114), ("up to 10 years", 0), ("repeat in 2030", 84), ("2030-2033", 84), ("1 year 6 months", 18), ("9 years and 6 months", 114)] {
+            assert_eq!(parse(text), UnderTenYears { minimum_months: min }, "{text}");
         }
     }
 
     #[test]
     fn vague_blank_and_unparseable_texts_are_not_acceptable() {
-        for text in ["prn", "PRN", "many", "many years", "when symptomatic", "10 years or sooner if symptomatic", "", "normal colon", "repeat in 2033", "1 year 6 months", "5, 7 or 10 years"] {
-            assert!(matches!(parse_followup_interval(text), NotAcceptable(_)), "{text}: {:?}", parse_followup_interval(text));
+        for text in ["prn", "PRN", "many", "many years", "when symptomatic", "10 years or sooner if symptomatic", "", "normal colon", "repeat in 2020", "2033 years", "6 months 1 year", "5, 7 or 10 years"] {
+            assert!(matches!(parse(text), NotAcceptable(_)), "{text}: {:?}", parse(text));
         }
-        assert_eq!(parse_followup_interval("No repeat colonoscopy recommended"), NoFollowupNeeded);
+        assert_eq!(parse("No repeat colonoscopy recommended"), NoFollowupNeeded);
     }
 
     #[test]

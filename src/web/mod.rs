@@ -214,6 +214,41 @@ pub fn compute(records: &[EncounterRecord], personnel: &[asc20::PersonnelWeek], 
     WebReport { summaries, hqr_rows }
 }
 
+/// One measure summed over facilities: the national view of `web_measures.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasureTotal {
+    pub measure: String,
+    /// Facilities with a non-zero denominator.
+    pub facilities: u64,
+    pub denominator: u64,
+    pub numerator: u64,
+}
+
+impl MeasureTotal {
+    pub fn rate(&self) -> Option<f64> {
+        (self.denominator > 0).then(|| self.numerator as f64 / self.denominator as f64)
+    }
+}
+
+/// Sums facility rows per measure (sampled measures: over the samples, as HQR receives them).
+pub fn measure_totals(summaries: &[MeasureSummary]) -> Vec<MeasureTotal> {
+    let mut by_measure: BTreeMap<(u8, &str), MeasureTotal> = BTreeMap::new();
+    for s in summaries {
+        // Manual order (ASC-1 … ASC-20), not alphabetical order.
+        let order = s.measure.trim_start_matches("ASC-").parse::<u8>().unwrap_or(u8::MAX);
+        let t = by_measure.entry((order, s.measure.as_str())).or_insert_with(|| MeasureTotal {
+            measure: s.measure.clone(),
+            facilities: 0,
+            denominator: 0,
+            numerator: 0,
+        });
+        t.facilities += u64::from(s.denominator > 0);
+        t.denominator += s.denominator;
+        t.numerator += s.numerator;
+    }
+    by_measure.into_values().collect()
+}
+
 pub const WEB_MEASURES_COLUMNS: [&str; 10] =
     ["facility_npi", "measure", "period", "population", "sample_size", "frequency", "denominator", "exclusions", "numerator", "rate"];
 
@@ -321,6 +356,24 @@ pub fn run_sample(records_path: &Path, npi: &str, measure: Measure, reporting_ye
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn totals_sum_facilities_in_manual_order() {
+        let row = |npi: &str, measure: &str, d, n| super::MeasureSummary {
+            facility_npi: npi.into(),
+            measure: measure.into(),
+            period: "2023".into(),
+            population: d,
+            sample: None,
+            denominator: d,
+            exclusions: Default::default(),
+            numerator: n,
+        };
+        let totals = super::measure_totals(&[row("a", "ASC-9", 10, 9), row("a", "ASC-13", 0, 0), row("b", "ASC-9", 5, 1), row("a", "ASC-2", 40, 1)]);
+        let got: Vec<_> = totals.iter().map(|t| (t.measure.as_str(), t.facilities, t.denominator, t.numerator)).collect();
+        assert_eq!(got, [("ASC-2", 1, 40, 1), ("ASC-9", 2, 15, 10), ("ASC-13", 0, 0, 0)]);
+        assert_eq!(totals[2].rate(), None);
+    }
+
     use super::*;
     use records::tests::parse;
 
