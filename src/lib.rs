@@ -10,6 +10,8 @@
 //! * [`hglm`] — the two-level hierarchical logistic model (RSPL, Laplace, AGQ) and the bootstrap;
 //! * [`standardize`] — predicted/expected, standardized ratios and rates, categories;
 //! * [`output`] — files that appear only when complete;
+//! * [`pipeline`] — `ascqr run`: every stage for every measure, the manifest;
+//! * [`report`] — the shareable facility report and national table (CMS layouts, suppression);
 //! * [`web`] — the web-based measures (ASC-1-4, 9, 11, 13, 14, 20) from chart-abstraction records, sampling and the HQR batch file.
 
 pub mod claims;
@@ -20,6 +22,8 @@ pub mod error;
 pub mod hglm;
 pub mod outcome;
 pub mod output;
+pub mod pipeline;
+pub mod report;
 pub mod risk;
 pub mod standardize;
 pub mod synth;

@@ -286,6 +286,62 @@ Example:
         #[arg(long)]
         out: PathBuf,
     },
+    /// Every stage for every measure over an extract: cohorts, risk variables, models, facility report.
+    #[command(after_help = "\
+Runs cohort -> features -> model (with bootstrap intervals and categories) for each measure over
+its performance period (ASC-12 three years, ASC-17/18/19 two, ending with --through-year, by
+default the last year with carrier claims), the web-based measures when --web-records is given,
+and writes OUT/facility_report.csv and .parquet (CMS's public ASC file layout), OUT/national.csv,
+OUT/manifest.json and per measure OUT/<measure>/{cohort,features,model}/. The per-measure folders
+hold one row per procedure: protected health information. The report files suppress counts
+between 1 and 10. Flags override the --config file (TOML with the same names, e.g.
+measures = [\"asc12\"], bootstrap = 200, [period_years] asc12 = 3).
+
+Examples:
+  ascqr run --claims claims --out run_out
+  ascqr run --claims claims --measures asc12,asc17 --bootstrap 500 --seed 7 --out run_out
+  ascqr run --claims claims --config run.toml --web-records records.csv --out run_out")]
+    Run {
+        /// Canonical claims extract (one or many years).
+        #[arg(long)]
+        claims: PathBuf,
+        /// TOML file with run settings; flags given here override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Comma-separated measures (default all four).
+        #[arg(long, value_delimiter = ',')]
+        measures: Option<Vec<String>>,
+        /// Last calendar year of the performance periods.
+        #[arg(long)]
+        through_year: Option<i32>,
+        /// rspl (CMS's method, default), laplace or agq.
+        #[arg(long)]
+        method: Option<String>,
+        /// Bootstrap replicates for intervals and categories (default 100).
+        #[arg(long)]
+        bootstrap: Option<usize>,
+        /// Seed of the bootstrap and of the web-based measures' samples (default 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Dictionary overlay folder with official code lists.
+        #[arg(long)]
+        dictionary: Option<PathBuf>,
+        /// Chart-abstraction records for the web-based measures.
+        #[arg(long)]
+        web_records: Option<PathBuf>,
+        /// ASC-20 personnel file.
+        #[arg(long)]
+        web_personnel: Option<PathBuf>,
+        /// HQR payment year of the web-based measures (default through-year + 2).
+        #[arg(long)]
+        payment_year: Option<i32>,
+        /// Upload date in the HQR file name, YYYY-MM-DD (default today).
+        #[arg(long)]
+        upload_date: Option<String>,
+        /// Run folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run the main job on the embedded default: synthesise a small extract and validate it.
     #[command(after_help = "\
 Today the demo generates a small synthetic extract (seed 1) in DIR/claims, validates it, and
@@ -466,6 +522,42 @@ fn progress_bar(len: u64, what: &str) -> ProgressBar {
 }
 
 /// How many rows of a boolean column are true (0 when the column is absent).
+fn print_run_summary(result: &ascqr::pipeline::RunResult) {
+    println!("{:<7} {:>23} {:>9} {:>8} {:>9}  {:<26} {}", "measure", "period", "cases", "events", "rate", "model", "better / no different / worse / too small");
+    for r in &result.measures {
+        let period = format!("{}..{}", r.period.0, r.period.1);
+        match &r.fit {
+            None => println!("{:<7} {period:>23} {:>9}  (no model: empty cohort)", r.measure, 0),
+            Some(fit) => {
+                let s = &fit.summary;
+                let count = |p: &dyn Fn(&str) -> bool| fit.facilities.iter().filter(|f| f.category.as_deref().is_some_and(p)).count();
+                println!(
+                    "{:<7} {period:>23} {:>9} {:>8} {:>8.2}%  {:<26} {} / {} / {} / {}",
+                    r.measure,
+                    s.cases,
+                    s.events,
+                    100.0 * s.national_observed_rate,
+                    format!("{} {}", s.status.method.as_str(), if s.status.converged { "converged" } else { "NOT converged" }),
+                    count(&|c| c.starts_with("Better")),
+                    count(&|c| c.starts_with("No Different")),
+                    count(&|c| c.starts_with("Worse")),
+                    count(&|c| c == ascqr::standardize::TOO_SMALL),
+                );
+            }
+        }
+    }
+    if let Some(w) = &result.web {
+        println!("web-based measures: {} records accepted, {} rejected value(s); HQR file {}", w.accepted_records, w.rejections.len(), w.hqr_file.display());
+    }
+    for w in &result.warnings {
+        println!("warning: {w}");
+    }
+    println!(
+        "wrote {0}/facility_report.csv (.parquet), {0}/national.csv and {0}/manifest.json; per-procedure files (protected health information) under {0}/<measure>/",
+        result.out.display()
+    );
+}
+
 fn count_true(df: &polars::prelude::DataFrame, column: &str) -> u64 {
     df.column(column).ok().and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0))).unwrap_or(0) as u64
 }
@@ -637,6 +729,29 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let spec = ascqr::hglm::simulate::SimulationSpec { rows, facilities, covariates, rate, tau, seed };
             let n = ascqr::hglm::simulate::write_analysis_file(&spec, &out)?;
             println!("wrote {n} rows to {}", out.display());
+        }
+        Command::Run { claims, config, measures, through_year, method, bootstrap, seed, dictionary, web_records, web_personnel, payment_year, upload_date, out } => {
+            let from_file = match &config {
+                Some(path) => ascqr::pipeline::RunConfig::from_toml_file(path)?,
+                None => ascqr::pipeline::RunConfig::default(),
+            };
+            let flags = ascqr::pipeline::RunConfig {
+                measures,
+                through_year,
+                period_years: Default::default(),
+                method,
+                bootstrap,
+                seed,
+                dictionary,
+                web_records,
+                web_personnel,
+                payment_year,
+                upload_date,
+            };
+            let config = from_file.overridden_by(flags);
+            let dict = load_dictionary(config.dictionary.as_deref())?;
+            let result = ascqr::pipeline::run(&claims, &config, &dict, std::env::args().collect(), &out)?;
+            print_run_summary(&result);
         }
         Command::Web(args) => run_web(args)?,
         Command::Demo { out, seed } => {

@@ -1,0 +1,343 @@
+//! `ascqr run`: every stage for every measure over one extract, in one folder.
+//!
+//! ```text
+//! OUT/manifest.json               engine, command line, inputs (bytes, sha256), dictionary
+//!                                 versions and provenance, method, seeds, threads, stage timings
+//! OUT/facility_report.csv|parquet CMS's public ASC facility layout (shareable, suppressed)
+//! OUT/national.csv                CMS's national layout (shareable, suppressed)
+//! OUT/<measure>/cohort/           cohort, exclusions, attrition      (protected health information)
+//! OUT/<measure>/features/         analysis file, risk variables      (protected health information)
+//! OUT/<measure>/model/            model.json, coefficients.csv, facilities.parquet
+//! OUT/web/                        web_measures.csv, rejects.csv, the HQR file (with --web-records)
+//! ```
+//!
+//! Every file is written under a temporary name and renamed when complete, so a failed stage
+//! leaves no half-written file, and re-running into the same folder replaces the outputs.
+//! Outputs other than `manifest.json`'s timings are byte-identical for the same inputs and seed.
+
+use crate::cohort::Period;
+use crate::dictionary::{Dictionary, MeasureId};
+use crate::error::{AscqrError, PolarsContext, Result};
+use crate::hglm::{self, DataSpec, FitRequest, Method};
+use crate::output::write_atomic;
+use crate::report::{self, MeasureRun};
+use crate::standardize::Compare;
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Settings of a run: from `--config run.toml`, then overridden by command-line flags.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Measures to run (`asc12`, `asc17`, `asc18`, `asc19`); default all four.
+    pub measures: Option<Vec<String>>,
+    /// Last calendar year of every performance period; default the last year with carrier claims.
+    pub through_year: Option<i32>,
+    /// Performance period length per measure in years (default from each measure's rules:
+    /// ASC-12 three years, ASC-17/18/19 two).
+    #[serde(default)]
+    pub period_years: BTreeMap<String, u32>,
+    /// `rspl` (CMS's method, the default), `laplace` or `agq`.
+    pub method: Option<String>,
+    /// Bootstrap replicates for the intervals (default 100; 0 = no intervals or categories).
+    pub bootstrap: Option<usize>,
+    pub seed: Option<u64>,
+    /// A dictionary overlay folder (official code lists).
+    pub dictionary: Option<PathBuf>,
+    pub web_records: Option<PathBuf>,
+    pub web_personnel: Option<PathBuf>,
+    /// HQR payment year of the web-based measures; default `through_year + 2`.
+    pub payment_year: Option<i32>,
+    /// Upload date in the HQR file name (`YYYY-MM-DD`); default today.
+    pub upload_date: Option<String>,
+}
+
+impl RunConfig {
+    pub fn from_toml_file(path: &Path) -> Result<RunConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| AscqrError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| AscqrError::InvalidOption(format!("{}: {e}", path.display())))
+    }
+
+    /// `other`'s values where it has them, else ours.
+    pub fn overridden_by(self, other: RunConfig) -> RunConfig {
+        let mut period_years = self.period_years;
+        period_years.extend(other.period_years);
+        RunConfig {
+            measures: other.measures.or(self.measures),
+            through_year: other.through_year.or(self.through_year),
+            period_years,
+            method: other.method.or(self.method),
+            bootstrap: other.bootstrap.or(self.bootstrap),
+            seed: other.seed.or(self.seed),
+            dictionary: other.dictionary.or(self.dictionary),
+            web_records: other.web_records.or(self.web_records),
+            web_personnel: other.web_personnel.or(self.web_personnel),
+            payment_year: other.payment_year.or(self.payment_year),
+            upload_date: other.upload_date.or(self.upload_date),
+        }
+    }
+}
+
+pub const DEFAULT_BOOTSTRAP: usize = 100;
+
+/// A checked [`RunConfig`].
+#[derive(Debug, Clone, Serialize)]
+pub struct RunPlan {
+    pub measures: Vec<MeasureId>,
+    pub through_year: i32,
+    pub periods: BTreeMap<MeasureId, (String, String)>,
+    pub method: Method,
+    pub bootstrap: usize,
+    pub seed: u64,
+    pub payment_year: i32,
+    pub upload_date: NaiveDate,
+}
+
+fn method_named(name: &str) -> Result<Method> {
+    match name.to_ascii_lowercase().as_str() {
+        "rspl" => Ok(Method::Rspl),
+        "laplace" => Ok(Method::Laplace),
+        "agq" => Ok(Method::Agq),
+        _ => Err(AscqrError::InvalidOption(format!("method {name:?}: expected rspl, laplace or agq"))),
+    }
+}
+
+/// The last calendar year with a carrier line in the extract.
+pub fn last_claims_year(claims: &Path) -> Result<i32> {
+    let carrier = crate::claims::source::scan_table(claims, crate::claims::schema::Table::Carrier)?;
+    let df = carrier.select([col("line_first_date").max().dt().year()]).collect().ctx(|| "finding the extract's last year".into())?;
+    df.column("line_first_date")
+        .ok()
+        .and_then(|c| c.i32().ok().and_then(|y| y.get(0)))
+        .ok_or_else(|| AscqrError::Other(format!("{}: the carrier table has no claim dates", claims.display())))
+}
+
+impl RunPlan {
+    pub fn new(config: &RunConfig, claims: &Path, dict: &Dictionary) -> Result<RunPlan> {
+        let measures = match &config.measures {
+            None => MeasureId::ALL.to_vec(),
+            Some(names) => names
+                .iter()
+                .map(|n| MeasureId::from_name(n.trim()).ok_or_else(|| AscqrError::InvalidOption(format!("measure {n:?}: expected asc12, asc17, asc18 or asc19"))))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        for name in config.period_years.keys() {
+            if MeasureId::from_name(name).is_none() {
+                return Err(AscqrError::InvalidOption(format!("period_years: unknown measure {name:?}")));
+            }
+        }
+        let through_year = match config.through_year {
+            Some(y) => y,
+            None => last_claims_year(claims)?,
+        };
+        let mut periods = BTreeMap::new();
+        for &m in &measures {
+            let years = config.period_years.get(m.as_str()).copied().unwrap_or(dict.measure(m).rules.cohort_period_years);
+            if years == 0 {
+                return Err(AscqrError::InvalidOption(format!("period_years.{m} = 0: a period needs at least one year")));
+            }
+            periods.insert(m, (format!("{}-01-01", through_year - years as i32 + 1), format!("{through_year}-12-31")));
+        }
+        let upload_date = match &config.upload_date {
+            Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| AscqrError::InvalidOption(format!("upload date {d:?}: expected YYYY-MM-DD")))?,
+            None => chrono::Local::now().date_naive(),
+        };
+        Ok(RunPlan {
+            measures,
+            through_year,
+            periods,
+            method: method_named(config.method.as_deref().unwrap_or("rspl"))?,
+            bootstrap: config.bootstrap.unwrap_or(DEFAULT_BOOTSTRAP),
+            seed: config.seed.unwrap_or(1),
+            payment_year: config.payment_year.unwrap_or(through_year + 2),
+            upload_date,
+        })
+    }
+
+    fn period(&self, m: MeasureId) -> Result<Period> {
+        let (a, b) = &self.periods[&m];
+        Period::parse(&format!("{a}..{b}"))
+    }
+}
+
+/// One timed stage for the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRecord {
+    pub stage: String,
+    pub seconds: f64,
+    pub rows: u64,
+}
+
+/// A file the run read, for the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+pub fn describe_input(path: &Path) -> Result<InputFile> {
+    let mut file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| AscqrError::io(path, e))?;
+    let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(InputFile { path: path.display().to_string(), bytes, sha256 })
+}
+
+/// What a run produced, for the caller to summarise.
+pub struct RunResult {
+    pub plan: RunPlan,
+    pub measures: Vec<MeasureRun>,
+    pub web: Option<crate::web::WebRunOutput>,
+    pub warnings: Vec<String>,
+    pub stages: Vec<StageRecord>,
+    pub out: PathBuf,
+}
+
+const PHI_NOTICE: &str = "This folder holds one row per procedure of Medicare claims: protected health information.\n\
+Keep it where the data use agreement allows; share only facility_report.*, national.csv and report.html\n\
+from the run folder, which suppress counts between 1 and 10.\n";
+
+fn timed<T>(stages: &mut Vec<StageRecord>, stage: String, f: impl FnOnce() -> Result<(T, u64)>) -> Result<T> {
+    let start = Instant::now();
+    let (value, rows) = f()?;
+    let seconds = start.elapsed().as_secs_f64();
+    tracing::info!("{stage}: {rows} rows in {seconds:.1} s");
+    stages.push(StageRecord { stage, seconds: (seconds * 1000.0).round() / 1000.0, rows });
+    Ok(value)
+}
+
+/// Cohort → features → model for one measure, written under `out/<measure>/`.
+fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, out: &Path, stages: &mut Vec<StageRecord>, warnings: &mut Vec<String>) -> Result<MeasureRun> {
+    let dir = out.join(m.as_str());
+    std::fs::create_dir_all(&dir).map_err(|e| AscqrError::io(&dir, e))?;
+    write_atomic(&dir.join("PROTECTED_HEALTH_INFORMATION.txt"), PHI_NOTICE.as_bytes())?;
+    let period = plan.period(m)?;
+    let cohort = timed(stages, format!("{m} cohort"), || {
+        let c = crate::cohort::build(claims, m, Some(period), dict)?;
+        crate::cohort::write(&dir.join("cohort"), &c)?;
+        let n = c.cohort.height() as u64;
+        Ok((c, n))
+    })?;
+    let def = dict.measure(m);
+    let mut run = MeasureRun {
+        measure: m,
+        period: plan.periods[&m].clone(),
+        attrition: cohort.attrition.clone(),
+        definition: cohort.definition.clone(),
+        fit: None,
+        min_cases: def.rules.min_cases,
+        rate_unit: def.measure.rate_unit.clone(),
+    };
+    if cohort.cohort.height() == 0 {
+        warnings.push(format!("{m}: no procedure in the cohort for {} to {}; no model", run.period.0, run.period.1));
+        return Ok(run);
+    }
+    let features = dir.join("features");
+    timed(stages, format!("{m} features"), || {
+        let analysis = crate::risk::analysis_frame(claims, m, &cohort.cohort, dict)?;
+        crate::risk::write_analysis(&features, m, &analysis, dict)?;
+        Ok(((), analysis.height() as u64))
+    })?;
+    let fit = timed(stages, format!("{m} model"), || {
+        let spec = DataSpec { outcome: "outcome".into(), group: "facility_id".into(), covariates: Some(def.variable_names()), cases: None };
+        let data = hglm::AnalysisData::read(&features.join("analysis.parquet"), &spec)?;
+        let request = FitRequest {
+            data: spec,
+            fit: hglm::FitOptions { method: plan.method, ..Default::default() },
+            bootstrap: (plan.bootstrap > 0).then_some(hglm::BootstrapOptions { replicates: plan.bootstrap, seed: plan.seed }),
+            min_cases: def.rules.min_cases,
+            compare: if def.measure.rate_unit == "ratio" { Compare::Ratio } else { Compare::Rate },
+        };
+        let mut output = hglm::run(&data, &request, &indicatif::ProgressBar::hidden())?;
+        // Relative to the measure's folder, so a run folder can move and two runs compare equal.
+        output.summary.data_file = "features/analysis.parquet".into();
+        hglm::write_output(&dir.join("model"), &output)?;
+        let n = data.input_rows;
+        Ok((output, n))
+    })?;
+    for w in &fit.summary.status.warnings {
+        warnings.push(format!("{m} model: {w}"));
+    }
+    if !fit.summary.status.converged {
+        warnings.push(format!("{m} model: did not converge ({})", fit.summary.status.termination));
+    }
+    run.fit = Some(fit);
+    Ok(run)
+}
+
+/// Runs everything `plan` asks for and writes the run folder.
+pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path) -> Result<RunResult> {
+    std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
+    let plan = RunPlan::new(config, claims, dict)?;
+    let mut stages = Vec::new();
+    let mut warnings = Vec::new();
+    let mut measures = Vec::new();
+    for &m in &plan.measures {
+        measures.push(run_measure(claims, m, &plan, dict, out, &mut stages, &mut warnings)?);
+    }
+    let web = match &config.web_records {
+        None => None,
+        Some(records) => Some(timed(&mut stages, "web-based measures".into(), || {
+            let options = crate::web::WebOptions { payment_year: plan.payment_year, upload_date: plan.upload_date, frequency: crate::web::sampling::Frequency::Year, seed: plan.seed };
+            let w = crate::web::run(records, config.web_personnel.as_deref(), &options, &out.join("web"))?;
+            let n = w.accepted_records as u64;
+            Ok((w, n))
+        })?),
+    };
+    if let Some(w) = &web {
+        if !w.rejections.is_empty() {
+            warnings.push(format!("web-based measures: {} rejected value(s), see web/rejects.csv", w.rejections.len()));
+        }
+    }
+    timed(&mut stages, "facility report".into(), || {
+        let report = report::facility_report(&measures, web.as_ref().map(|w| w.report.summaries.as_slice()), plan.through_year);
+        report::write_facility_report(out, &report)?;
+        let national = report::national_table(&measures, web.as_ref().map(|w| w.report.summaries.as_slice()), plan.through_year);
+        write_atomic(&out.join("national.csv"), &report::csv_bytes(&national)?)?;
+        Ok(((), report.rows.len() as u64))
+    })?;
+
+    // The manifest comes last: it lists what the run read and wrote.
+    let mut inputs = Vec::new();
+    for t in crate::claims::schema::Table::ALL {
+        for f in crate::claims::source::table_files(claims, t)? {
+            inputs.push(describe_input(&f.path)?);
+        }
+    }
+    for p in [config.web_records.as_ref(), config.web_personnel.as_ref()].into_iter().flatten() {
+        inputs.push(describe_input(p)?);
+    }
+    let definitions: BTreeMap<&str, &serde_json::Value> = measures.iter().map(|r| (r.measure.as_str(), &r.definition)).collect();
+    let manifest = serde_json::json!({
+        "engine": { "name": "ascqr", "version": env!("CARGO_PKG_VERSION") },
+        "command_line": command_line,
+        "claims": claims.display().to_string(),
+        "inputs": inputs,
+        "plan": plan,
+        "dictionary": definitions,
+        "estimation": {
+            "method": plan.method.as_str(),
+            "bootstrap_replicates": plan.bootstrap,
+            "seed": plan.seed,
+            "sampling_seed_web": plan.seed,
+        },
+        "threads": rayon::current_num_threads(),
+        "stages": stages,
+        "warnings": warnings,
+        "outputs": {
+            "shareable": ["facility_report.csv", "facility_report.parquet", "national.csv"],
+            "protected_health_information": plan.measures.iter().map(|m| format!("{m}/")).collect::<Vec<_>>(),
+        },
+        "suppression": "counts between 1 and 10 are written as <11 in shareable outputs; rates need the measure's minimum case count (web-based measures: 11)",
+    });
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
+    json.push(b'\n');
+    write_atomic(&out.join("manifest.json"), &json)?;
+    Ok(RunResult { plan, measures, web, warnings, stages, out: out.to_path_buf() })
+}

@@ -1,0 +1,158 @@
+//! `ascqr run` end to end on a small synthetic extract: the run folder's files, the CMS layouts,
+//! suppression, reproducibility, and a failed stage that leaves no report behind.
+
+use ascqr::claims::FileFormat;
+use ascqr::pipeline::{run, RunConfig};
+use ascqr::synth::{generate, Scale, SynthOptions};
+use indicatif::ProgressBar;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// manifest.json without what legitimately varies between two runs (timings).
+fn manifest_without_timings(bytes: &[u8]) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    for s in v["stages"].as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("seconds");
+    }
+    v
+}
+
+#[test]
+fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("claims");
+    generate(&claims, &SynthOptions::new(2, Scale::Small, "2022-2023", FileFormat::Parquet).unwrap(), &ProgressBar::hidden()).unwrap();
+    let dict = ascqr::dictionary::Dictionary::embedded().unwrap();
+    let config = RunConfig {
+        measures: Some(vec!["asc18".into(), "asc19".into()]),
+        bootstrap: Some(5),
+        seed: Some(3),
+        web_records: Some(claims.join("web/records.csv")),
+        web_personnel: Some(claims.join("web/personnel.csv")),
+        upload_date: Some("2025-04-01".into()),
+        ..Default::default()
+    };
+    let a = dir.path().join("a");
+    let result = run(&claims, &config, dict, vec!["ascqr".into(), "run".into()], &a).unwrap();
+    assert_eq!(result.plan.through_year, 2023);
+    // ASC-18 and ASC-19 have two-year periods ending with the last year of the extract.
+    assert_eq!(result.plan.periods.values().next().unwrap(), &("2022-01-01".to_string(), "2023-12-31".to_string()));
+    for f in [
+        "facility_report.csv",
+        "facility_report.parquet",
+        "national.csv",
+        "manifest.json",
+        "asc18/PROTECTED_HEALTH_INFORMATION.txt",
+        "asc18/cohort/attrition.csv",
+        "asc18/features/analysis.parquet",
+        "asc18/model/model.json",
+        "asc18/model/coefficients.csv",
+        "asc19/model/facilities.parquet",
+        "web/ASC_WBM_PY2025_04_01_2025.csv",
+    ] {
+        assert!(a.join(f).exists(), "{f} missing");
+    }
+
+    // The facility report: CMS's header, one row per NPI, no count between 1 and 10 anywhere.
+    let mut reader = csv::Reader::from_path(a.join("facility_report.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.iter().collect::<Vec<_>>(), ascqr::report::facility_header());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert!(rows.len() >= 10, "{} rows", rows.len());
+    let mut shown_cases = 0;
+    for r in &rows {
+        for (h, v) in header.iter().zip(r.iter()) {
+            if h.ends_with("Total Cases") || h.ends_with("Sample") {
+                if let Ok(n) = v.parse::<u64>() {
+                    assert!(n == 0 || n > 10, "{h} = {n}");
+                    shown_cases += 1;
+                }
+            }
+            assert!(!v.contains("NaN"), "{h} = {v}");
+        }
+    }
+    assert!(shown_cases > 0);
+    // Facilities under the minimum case count are published as too small, with footnote 1.
+    let small = rows.iter().filter(|r| &r[header.iter().position(|h| h == "ASC-18 Performance Category").unwrap()] == "Number of Cases Too Small").count();
+    assert!(small > 0);
+    let national = std::fs::read_to_string(a.join("national.csv")).unwrap();
+    assert_eq!(national.lines().next().unwrap().split(',').collect::<Vec<_>>(), ascqr::report::national_header());
+
+    // The manifest: inputs hashed, dictionary provenance, method, seeds, stages.
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["inputs"].as_array().unwrap().iter().all(|i| i["sha256"].as_str().unwrap().len() == 64));
+    assert_eq!(manifest["estimation"]["method"], "rspl");
+    assert_eq!(manifest["estimation"]["seed"], 3);
+    assert!(manifest["dictionary"]["asc18"].is_object());
+    let stages: Vec<&str> = manifest["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "facility report"]);
+
+    // Same inputs and seed: byte-identical outputs (the manifest up to its timings).
+    let b = dir.path().join("b");
+    run(&claims, &config, dict, vec!["ascqr".into(), "run".into()], &b).unwrap();
+    let (fa, fb) = (files(&a), files(&b));
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    for (name, bytes) in &fa {
+        if name == "manifest.json" {
+            assert_eq!(manifest_without_timings(bytes), manifest_without_timings(&fb[name]));
+        } else {
+            if bytes != &fb[name] && name.ends_with(".json") {
+                let (x, y) = (String::from_utf8_lossy(bytes), String::from_utf8_lossy(&fb[name]));
+                let first = x.lines().zip(y.lines()).find(|(p, q)| p != q);
+                panic!("{name} differs between two runs with the same seed: {first:?}");
+            }
+            assert!(bytes == &fb[name], "{name} differs between two runs with the same seed");
+        }
+    }
+}
+
+#[test]
+fn a_failed_stage_leaves_no_report_and_a_rerun_after_the_fix_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let claims = dir.path().join("claims");
+    generate(&claims, &SynthOptions::new(4, Scale::Small, "2023", FileFormat::Parquet).unwrap(), &ProgressBar::hidden()).unwrap();
+    let dict = ascqr::dictionary::Dictionary::embedded().unwrap();
+    let out = dir.path().join("run");
+    let mut config = RunConfig {
+        measures: Some(vec!["asc18".into()]),
+        bootstrap: Some(0),
+        web_records: Some(dir.path().join("no_such_records.csv")),
+        upload_date: Some("2025-04-01".into()),
+        ..Default::default()
+    };
+    let err = run(&claims, &config, dict, vec![], &out).err().expect("a missing records file fails the run").to_string();
+    assert!(err.contains("no_such_records.csv"), "{err}");
+    assert!(!out.join("facility_report.csv").exists() && !out.join("manifest.json").exists());
+    // No temporary file is left behind anywhere in the run folder.
+    assert!(files(&out).keys().all(|name| !name.contains(".tmp")), "{:?}", files(&out).keys().collect::<Vec<_>>());
+
+    config.web_records = Some(claims.join("web/records.csv"));
+    run(&claims, &config, dict, vec![], &out).unwrap();
+    assert!(out.join("facility_report.csv").exists() && out.join("manifest.json").exists());
+
+    // Unknown settings and measures are refused with their name.
+    config.measures = Some(vec!["asc99".into()]);
+    assert!(run(&claims, &config, dict, vec![], &out).err().unwrap().to_string().contains("asc99"));
+    let toml_path = dir.path().join("run.toml");
+    std::fs::write(&toml_path, "measures = [\"asc12\"]\nbootstrapp = 3\n").unwrap();
+    assert!(RunConfig::from_toml_file(&toml_path).err().unwrap().to_string().contains("bootstrapp"));
+    std::fs::write(&toml_path, "measures = [\"asc12\"]\nbootstrap = 3\n[period_years]\nasc12 = 1\n").unwrap();
+    let c = RunConfig::from_toml_file(&toml_path).unwrap().overridden_by(RunConfig { bootstrap: Some(9), ..Default::default() });
+    assert_eq!((c.measures, c.bootstrap, c.period_years.get("asc12").copied()), (Some(vec!["asc12".to_string()]), Some(9), Some(1)));
+}
