@@ -342,6 +342,20 @@ Examples:
         #[arg(long)]
         out: PathBuf,
     },
+    /// Rebuild the self-contained HTML report of a run folder.
+    #[command(after_help = "\
+Writes DIR/report.html from the run folder's files (`ascqr run` does this at its end): the
+national summary, per measure the attrition, the model and its coefficients, a funnel plot and a
+caterpillar plot (SVG, drawn in the page, no network needed), the web-based measures, and a
+section per facility. Counts between 1 and 10 are shown as <11.
+
+Example:
+  ascqr report --run run_out")]
+    Report {
+        /// A folder written by `ascqr run`.
+        #[arg(long)]
+        run: PathBuf,
+    },
     /// Run the main job on the embedded default: synthesise a small extract and validate it.
     #[command(after_help = "\
 Today the demo generates a small synthetic extract (seed 1) in DIR/claims, validates it, and
@@ -553,7 +567,7 @@ fn print_run_summary(result: &ascqr::pipeline::RunResult) {
         println!("warning: {w}");
     }
     println!(
-        "wrote {0}/facility_report.csv (.parquet), {0}/national.csv and {0}/manifest.json; per-procedure files (protected health information) under {0}/<measure>/",
+        "wrote {0}/report.html, {0}/facility_report.csv (.parquet), {0}/national.csv and {0}/manifest.json; per-procedure files (protected health information) under {0}/<measure>/",
         result.out.display()
     );
 }
@@ -752,6 +766,10 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let dict = load_dictionary(config.dictionary.as_deref())?;
             let result = ascqr::pipeline::run(&claims, &config, &dict, std::env::args().collect(), &out)?;
             print_run_summary(&result);
+        }
+        Command::Report { run } => {
+            let path = ascqr::report::html::write_report(&run)?;
+            println!("wrote {}", path.display());
         }
         Command::Web(args) => run_web(args)?,
         Command::Demo { out, seed } => {

@@ -327,11 +327,12 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
             "seed": plan.seed,
             "sampling_seed_web": plan.seed,
         },
+        "measure_settings": measures.iter().map(|r| (r.measure.as_str(), serde_json::json!({ "rate_unit": r.rate_unit, "min_cases": r.min_cases }))).collect::<BTreeMap<_, _>>(),
         "threads": rayon::current_num_threads(),
         "stages": stages,
         "warnings": warnings,
         "outputs": {
-            "shareable": ["facility_report.csv", "facility_report.parquet", "national.csv"],
+            "shareable": ["facility_report.csv", "facility_report.parquet", "national.csv", "report.html"],
             "protected_health_information": plan.measures.iter().map(|m| format!("{m}/")).collect::<Vec<_>>(),
         },
         "suppression": "counts between 1 and 10 are written as <11 in shareable outputs; rates need the measure's minimum case count (web-based measures: 11)",
@@ -339,5 +340,8 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
     let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
     json.push(b'\n');
     write_atomic(&out.join("manifest.json"), &json)?;
+    // The report reads the finished run folder, exactly as `ascqr report --run DIR` does.
+    let report = report::html::write_report(out)?;
+    tracing::info!("wrote {}", report.display());
     Ok(RunResult { plan, measures, web, warnings, stages, out: out.to_path_buf() })
 }

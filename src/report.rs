@@ -10,6 +10,9 @@
 //! Footnotes are CMS's codes (`Footnote_Crosswalk.csv`): 1 too few cases, 5 results not
 //! available for this period, 7 no cases met the criteria.
 
+pub mod html;
+pub mod plots;
+
 use crate::cohort::AttritionStep;
 use crate::dictionary::MeasureId;
 use crate::error::{AscqrError, PolarsContext, Result};

@@ -65,6 +65,7 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
         "asc18/model/coefficients.csv",
         "asc19/model/facilities.parquet",
         "web/ASC_WBM_PY2025_04_01_2025.csv",
+        "report.html",
     ] {
         assert!(a.join(f).exists(), "{f} missing");
     }
@@ -93,6 +94,17 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
     assert!(small > 0);
     let national = std::fs::read_to_string(a.join("national.csv")).unwrap();
     assert_eq!(national.lines().next().unwrap().split(',').collect::<Vec<_>>(), ascqr::report::national_header());
+
+    // The report: self-contained (no external resource), a section per measure and facility.
+    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    // (The SVG namespace URI is a name, not something fetched.)
+    let without_namespace = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    assert!(!without_namespace.contains("http://") && !without_namespace.contains("https://") && !html.contains("<script"), "the report must work offline");
+    for anchor in ["id=\"national\"", "id=\"asc18\"", "id=\"asc19\"", "id=\"web\"", "id=\"facilities\""] {
+        assert!(html.contains(anchor), "{anchor}");
+    }
+    assert_eq!(html.matches("<article id=\"f").count(), rows.len(), "one facility section per report row");
 
     // The manifest: inputs hashed, dictionary provenance, method, seeds, stages.
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
