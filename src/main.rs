@@ -356,24 +356,30 @@ Example:
         #[arg(long)]
         run: PathBuf,
     },
-    /// Run the main job on the embedded default: synthesise a small extract and validate it.
+    /// Run the main job on the embedded default: a synthetic national-shaped extract, end to end.
     #[command(after_help = "\
-Today the demo generates a small synthetic extract (seed 1) in DIR/claims, validates it, and
-builds the four measures' cohorts with their 7-day outcomes (DIR/cohort_<measure>/), checking
-the counts against the generator's truth, and their analysis files with the risk variables
-(DIR/features_<measure>/), the input of `ascqr fit`. It then computes the web-based measures from
-the synthetic ASCs' chart-abstraction records (DIR/claims/web/) into DIR/web/: web_measures.csv,
-rejects.csv (the generator plants a few defective records) and the HQR upload file. It grows into the full pipeline (model
-and report in one command) as those stages land.
+Generates a synthetic Medicare extract (2021-2023, national-shaped at a twentieth by default:
+about 170,000 procedures at 400 ASCs, with chart-abstraction records for the web-based measures)
+in DIR/claims, validates it, runs `ascqr run` on it into DIR/run (cohorts, risk variables, models
+with bootstrap intervals, facility report, national table, HTML report) and checks every
+measure's cohort and outcome counts against the generator's truth.
 
-Example:
-  ascqr demo --out demo_out")]
+Examples:
+  ascqr demo
+  ascqr demo --out demo_out --scale small --bootstrap 10")]
     Demo {
         /// Working directory for the demo's files.
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Size of the synthetic extract: demo (a twentieth of national) or small (a few thousand
+        /// procedures: fast, but too few events for the full risk models to converge).
+        #[arg(long, value_enum, default_value_t = Scale::Demo)]
+        scale: Scale,
+        /// Bootstrap replicates for the intervals and categories.
+        #[arg(long, default_value_t = 50)]
+        bootstrap: usize,
     },
     /// Web-based measures (ASC-1-4, 9, 11, 13, 14; ASC-20) from chart-abstraction records.
     #[command(
@@ -772,10 +778,11 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             println!("wrote {}", path.display());
         }
         Command::Web(args) => run_web(args)?,
-        Command::Demo { out, seed } => {
+        Command::Demo { out, seed, scale, bootstrap } => {
+            let started = std::time::Instant::now();
             let claims = out.join("claims");
-            tracing::info!("generating a small synthetic extract in {}", claims.display());
-            let options = SynthOptions::new(seed, Scale::Small, "2021-2023", FileFormat::Parquet)?;
+            tracing::info!("generating a synthetic extract in {}", claims.display());
+            let options = SynthOptions::new(seed, scale, "2021-2023", FileFormat::Parquet)?;
             let bar = progress_bar(0, "synth");
             let summary = ascqr::synth::generate(&claims, &options, &bar)?;
             bar.finish_and_clear();
@@ -785,58 +792,39 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let report = ascqr::claims::validate(&claims, Layout::Canonical, &rejects, &bar)?;
             bar.finish_and_clear();
             println!("== validation\n{}", report.summary_table());
-            println!("reject file: {}", rejects.display());
-            println!(
-                "== cohorts, 7-day unplanned hospital visits and risk variables\n   (attrition in {0}/cohort_<measure>/attrition.csv, analysis files in {0}/features_<measure>/)",
-                out.display()
-            );
-            println!("{:<8} {:>12} {:>10} {:>10} {:>9}   {}", "measure", "procedures", "excluded", "in cohort", "rate", "generator's truth");
-            let dict = ascqr::dictionary::Dictionary::embedded()?;
-            for (m, truth) in summary.measures.iter() {
-                let measure = ascqr::dictionary::MeasureId::from_name(m).expect("measure names come from the dictionary");
-                let result = ascqr::cohort::build(&claims, measure, None, dict)?;
-                ascqr::cohort::write(&out.join(format!("cohort_{m}")), &result)?;
-                let analysis = ascqr::risk::analysis_frame(&claims, measure, &result.cohort, dict)?;
-                ascqr::risk::write_analysis(&out.join(format!("features_{m}")), measure, &analysis, dict)?;
-                let events = count_true(&result.cohort, "unplanned_visit");
-                let n = result.cohort.height() as u64;
-                let facility_claims = result.attrition.iter().find(|s| s.step == "not_asc_facility_claim").map(|s| s.procedures_out).unwrap_or(0);
-                let agrees = n == truth.in_cohort && events == truth.unplanned_visits_in_cohort && facility_claims == truth.procedures;
-                println!(
-                    "{m:<8} {facility_claims:>12} {:>10} {n:>10} {:>8.2}%   {}",
-                    facility_claims - n,
-                    if n > 0 { 100.0 * events as f64 / n as f64 } else { 0.0 },
-                    if agrees { "counts agree" } else { "COUNTS DIFFER" }
-                );
-            }
-            // The web-based measures on the synthetic ASCs' abstraction records (claims/web/).
-            let web_options = ascqr::web::WebOptions {
-                payment_year: summary.web.payment_year,
-                upload_date: chrono::Local::now().date_naive(),
-                frequency: ascqr::web::sampling::Frequency::Year,
-                seed,
+            let config = ascqr::pipeline::RunConfig {
+                bootstrap: Some(bootstrap),
+                seed: Some(seed),
+                web_records: Some(claims.join("web/records.csv")),
+                web_personnel: Some(claims.join("web/personnel.csv")),
+                ..Default::default()
             };
-            let web = ascqr::web::run(&claims.join("web/records.csv"), Some(&claims.join("web/personnel.csv")), &web_options, &out.join("web"))?;
-            println!(
-                "\n== web-based measures, payment year {} ({} records accepted, {} rejected value(s) in {})",
-                web_options.payment_year,
-                web.accepted_records,
-                web.rejections.len(),
-                web.rejects.display()
-            );
-            println!("{:<8} {:>10} {:>12} {:>10} {:>9}", "measure", "facilities", "denominator", "numerator", "rate");
-            for t in ascqr::web::measure_totals(&web.report.summaries) {
-                let rate = t.rate().map(|r| format!("{:.2}%", 100.0 * r)).unwrap_or_else(|| "-".into());
-                println!("{:<8} {:>10} {:>12} {:>10} {:>9}", t.measure, t.facilities, t.denominator, t.numerator, rate);
+            let dict = ascqr::dictionary::Dictionary::embedded()?;
+            let run_dir = out.join("run");
+            println!("== ascqr run (bootstrap {bootstrap}, seed {seed}) into {}", run_dir.display());
+            let result = ascqr::pipeline::run(&claims, &config, dict, std::env::args().collect(), &run_dir)?;
+            print_run_summary(&result);
+            println!("\n== cohorts against the generator's truth (same performance period)");
+            println!("{:<8} {:>10} {:>10} {:>10} {:>10}   result", "measure", "cohort", "truth", "visits", "truth");
+            let mut all_agree = true;
+            for r in &result.measures {
+                let period = ascqr::cohort::Period::parse(&format!("{}..{}", r.period.0, r.period.1))?;
+                let (truth_n, truth_events) = ascqr::synth::truth_counts_in_period(&claims, r.measure, period)?;
+                let n = r.attrition.last().map(|s| s.procedures_out).unwrap_or(0);
+                let events = r.fit.as_ref().map(|f| f.summary.events.round() as u64).unwrap_or(0);
+                let agree = n == truth_n && events == truth_events;
+                all_agree &= agree;
+                println!("{:<8} {n:>10} {truth_n:>10} {events:>10} {truth_events:>10}   {}", r.measure, if agree { "agree" } else { "DIFFER" });
             }
-            println!("per facility: {}; HQR upload file: {}", web.web_measures.display(), web.hqr_file.display());
             println!(
-                "\nNext: `ascqr fit --data {0}/features_asc12/analysis.parquet --outcome outcome --group facility_id --out fit_asc12`.\n\
-                 The small demo extract has too few events per variable for a stable fit of the full model (the fit says so);\n\
-                 use `ascqr synth --scale national` for realistic volumes. The generator's truth is in {1}.",
-                out.display(),
-                claims.join("truth").display()
+                "\nreport: {}\ndemo finished in {:.0} s{}",
+                run_dir.join("report.html").display(),
+                started.elapsed().as_secs_f64(),
+                if all_agree { "" } else { " — cohort counts DIFFER from the truth (see above)" }
             );
+            if !all_agree {
+                return Err(ascqr::AscqrError::Other("the demo's cohorts do not match the generator's truth".into()));
+            }
         }
     }
     Ok(())

@@ -28,3 +28,20 @@ mod write;
 
 pub use plan::{Scale, SynthOptions, World};
 pub use write::{generate, SynthSummary};
+
+/// In-cohort procedures and their unplanned visits in the generator's truth for `measure`
+/// within `period` — what a cohort built over that period must reproduce.
+pub fn truth_counts_in_period(claims: &std::path::Path, measure: crate::dictionary::MeasureId, period: crate::cohort::Period) -> crate::Result<(u64, u64)> {
+    use crate::error::PolarsContext;
+    use polars::prelude::*;
+    let path = claims.join("truth/procedures.parquet");
+    let day = col("procedure_date").cast(DataType::Int32);
+    let df = LazyFrame::scan_parquet(PlRefPath::new(path.to_string_lossy().as_ref()), ScanArgsParquet::default())
+        .ctx(|| format!("reading {}", path.display()))?
+        .filter(col("measure").eq(lit(measure.as_str())).and(col("in_cohort")).and(day.clone().gt_eq(lit(period.first_day))).and(day.lt_eq(lit(period.last_day))))
+        .select([len().cast(DataType::UInt64).alias("n"), col("unplanned_visit").cast(DataType::UInt64).sum().alias("events")])
+        .collect()
+        .ctx(|| format!("reading {}", path.display()))?;
+    let get = |name: &str| df.column(name).ok().and_then(|c| c.u64().ok().and_then(|v| v.get(0))).unwrap_or(0);
+    Ok((get("n"), get("events")))
+}

@@ -14,8 +14,12 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scale {
-    /// About a hundred ASCs and a few thousand procedures: the demo and the tests.
+    /// About a hundred ASCs and a few thousand procedures: the tests.
     Small,
+    /// National-shaped at a twentieth: every twentieth facility of the published volume
+    /// distribution at its published volume (about 170,000 procedures) — large enough for the
+    /// full risk models to be estimated; what `ascqr demo` runs on.
+    Demo,
     /// National size: every facility of the published volume distribution at its published
     /// volume (ASC-12 ≈ 2.2 million colonoscopies at ≈ 2,100 ASCs).
     National,
@@ -289,6 +293,9 @@ impl World {
                 let picked: Vec<u32> =
                     (0..n).map(|i| vols[(i * vols.len()) / n.max(1) + vols.len() / (2 * n.max(1))].div_ceil(10).max(1)).collect();
                 vols = picked;
+            } else if options.scale == Scale::Demo {
+                // Every twentieth facility, from the middle of each block of twenty, at full volume.
+                vols = vols.iter().skip(10).step_by(20).copied().collect();
             }
             if vols.is_empty() {
                 return Err(AscqrError::Other(format!("data-dictionary/synth/facility_volumes.csv has no facilities for {m}")));
