@@ -25,6 +25,8 @@ fn help_documents_every_command_with_examples_and_exit_codes() {
         "fit",
         "synth-analysis",
         "demo",
+        "run",
+        "report",
         "web",
         "web validate-upload",
         "web sample",
@@ -186,4 +188,16 @@ fn web_measures_upload_validation_and_sampling_through_the_cli() {
     let out = ascqr().args(["web", "--records"]).arg(&records).args(["--out"]).arg(dir.path().join("x")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8(out.stderr).unwrap().contains("--payment-year"));
+}
+
+#[test]
+fn run_and_report_refuse_bad_input_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ascqr().args(["report", "--run"]).arg(dir.path().join("nothing")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("manifest.json"));
+    let out = ascqr().args(["run", "--claims"]).arg(dir.path()).args(["--measures", "asc13", "--out"]).arg(dir.path().join("r")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("asc13"), "{err}");
 }
