@@ -10,6 +10,7 @@
 //! * [`hglm`] — the two-level hierarchical logistic model (RSPL, Laplace, AGQ) and the bootstrap;
 //! * [`standardize`] — predicted/expected, standardized ratios and rates, categories;
 //! * [`output`] — files that appear only when complete;
+//! * [`saved_model`] — a national fit saved for scoring one ASC's claims later;
 //! * [`pipeline`] — `ascqr run`: every stage for every measure, the manifest;
 //! * [`report`] — the shareable facility report and national table (CMS layouts, suppression);
 //! * [`web`] — the web-based measures (ASC-1-4, 9, 11, 13, 14, 20) from chart-abstraction records, sampling and the HQR batch file.
@@ -25,6 +26,7 @@ pub mod output;
 pub mod pipeline;
 pub mod report;
 pub mod risk;
+pub mod saved_model;
 pub mod standardize;
 pub mod synth;
 pub mod web;

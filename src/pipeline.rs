@@ -212,6 +212,17 @@ fn timed<T>(stages: &mut Vec<StageRecord>, stage: String, f: impl FnOnce() -> Re
     Ok(value)
 }
 
+/// Where a saved model comes from; a model fitted on `ascqr synth` output says SYNTHETIC first.
+fn model_label(claims: &Path, m: MeasureId, plan: &RunPlan) -> String {
+    let synthetic = std::fs::read(claims.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(|v| v["generator"] == "ascqr synth")
+        .map(|v| format!("SYNTHETIC claims (ascqr synth, seed {}, scale {}), not real Medicare data: ", v["options"]["seed"], v["options"]["scale"].as_str().unwrap_or("?")));
+    let (first, last) = &plan.periods[&m];
+    format!("{}{m} fitted by ascqr {} run, {} method, period {first} to {last}", synthetic.unwrap_or_default(), env!("CARGO_PKG_VERSION"), plan.method.as_str())
+}
+
 /// Cohort → features → model for one measure, written under `out/<measure>/`.
 fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, out: &Path, stages: &mut Vec<StageRecord>, warnings: &mut Vec<String>) -> Result<MeasureRun> {
     let dir = out.join(m.as_str());
@@ -258,6 +269,9 @@ fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, o
         // Relative to the measure's folder, so a run folder can move and two runs compare equal.
         output.summary.data_file = "features/analysis.parquet".into();
         hglm::write_output(&dir.join("model"), &output)?;
+        // The national model, saved for scoring one ASC's own claims against it later.
+        let label = model_label(claims, m, plan);
+        crate::saved_model::SavedModel::from_fit(&label, m, dict, &data, &output).save(&dir.join("model"))?;
         let n = data.input_rows;
         Ok((output, n))
     })?;

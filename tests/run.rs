@@ -115,6 +115,23 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
     let stages: Vec<&str> = manifest["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
     assert_eq!(stages, ["asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "facility report"]);
 
+    // The national model is saved beside the fit, and checks itself against its data.
+    let saved = ascqr::saved_model::SavedModel::load(&a.join("asc18/model")).unwrap();
+    assert_eq!(saved.measure, ascqr::dictionary::MeasureId::Asc18);
+    saved.check_dictionary(dict).unwrap();
+    let names: Vec<String> = saved.coefficient_names.iter().skip(1).cloned().collect();
+    let spec = ascqr::hglm::DataSpec { outcome: "outcome".into(), group: "facility_id".into(), covariates: Some(names), cases: None };
+    let data = ascqr::hglm::AnalysisData::read(&a.join("asc18/features/analysis.parquet"), &spec).unwrap();
+    let ll = saved.reevaluate(&data).unwrap();
+    assert!((ll - saved.loglik_at_estimates).abs() <= 1e-9 * ll.abs(), "{ll} vs {}", saved.loglik_at_estimates);
+    let mut edited = saved.clone();
+    edited.coefficients[0] += 0.5;
+    assert!((edited.reevaluate(&data).unwrap() - saved.loglik_at_estimates).abs() > 1.0, "an edited model no longer matches its data");
+    let mut other = saved.clone();
+    other.definition_version = "official-2027.1".into();
+    let err = other.check_dictionary(dict).unwrap_err().to_string();
+    assert!(err.contains("official-2027.1") && err.contains("ascqr-2026.1"), "{err}");
+
     // Same inputs and seed: byte-identical outputs (the manifest up to its timings).
     let b = dir.path().join("b");
     run(&claims, &config, dict, vec!["ascqr".into(), "run".into()], &b).unwrap();

@@ -80,6 +80,9 @@ pub struct Fit {
     pub beta: Vec<f64>,
     /// NaN when the covariance of the estimates is not available (reported in warnings).
     pub beta_se: Vec<f64>,
+    /// Covariance of the fixed-effect estimates, p × p row-major, when available (saved models
+    /// sample from it to carry parameter uncertainty into forecasts).
+    pub beta_cov: Option<Vec<f64>>,
     pub sigma: f64,
     /// Random-intercept estimate (BLUP / conditional mode) and its standard error per facility.
     pub u: Vec<f64>,
@@ -477,6 +480,7 @@ fn fit_rspl(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Opti
         },
         beta,
         beta_se,
+        beta_cov: cov_beta,
         sigma: s2.sqrt(),
         u,
         u_se,
@@ -834,6 +838,7 @@ fn fit_ml(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Option
     // Standard errors from the inverse of the observed information at the optimum.
     let sigma = theta[p].abs();
     let mut beta_se = vec![f64::NAN; p];
+    let mut beta_cov = None;
     let (u, u_se) = if sigma > 0.0 {
         let mut th = theta.clone();
         th[p] = sigma;
@@ -846,6 +851,8 @@ fn fit_ml(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Option
                 for k in 0..p {
                     beta_se[k] = inv[k * d + k].sqrt();
                 }
+                // The β block of the inverse information over (β, σ).
+                beta_cov = Some((0..p).flat_map(|r| inv[r * d..r * d + p].to_vec()).collect());
             }
             None => warnings.push("the Hessian at the optimum is not positive definite: standard errors are not available".into()),
         }
@@ -858,6 +865,7 @@ fn fit_ml(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Option
             for k in 0..p {
                 beta_se[k] = inv[k * p + k].sqrt();
             }
+            beta_cov = Some(inv);
         }
         (vec![0.0; data.groups.len()], vec![0.0; data.groups.len()])
     };
@@ -873,6 +881,7 @@ fn fit_ml(data: &AnalysisData, weights: &[f64], opts: &FitOptions, start: Option
         },
         beta: theta[..p].to_vec(),
         beta_se,
+        beta_cov,
         sigma,
         u,
         u_se,
@@ -915,6 +924,15 @@ fn fixed_information(data: &AnalysisData, weights: &[f64], beta: &[f64]) -> Vec<
 
 /// Fits the model. `weights` are facility multiplicities (all 1 for an ordinary fit); `start`
 /// warm-starts from an earlier fit (the bootstrap starts each replicate from the full fit).
+/// The marginal log-likelihood at (β, σ): Laplace (`agq_points` = 1) or adaptive Gauss–Hermite
+/// quadrature — the ML objective, evaluated without fitting (a saved model re-checks itself with it).
+pub fn marginal_loglik(data: &AnalysisData, beta: &[f64], sigma: f64, agq_points: usize) -> f64 {
+    let mut theta = beta.to_vec();
+    theta.push(sigma);
+    let weights = vec![1.0; data.groups.len()];
+    ml_eval(data, &weights, &theta, &gauss_hermite(agq_points.max(1))).0
+}
+
 pub fn fit(data: &AnalysisData, weights: Option<&[f64]>, opts: &FitOptions, start: Option<&Fit>) -> Fit {
     let ones;
     let weights = match weights {

@@ -111,6 +111,8 @@ pub struct ModelSummary {
 pub struct FitOutput {
     pub summary: ModelSummary,
     pub facilities: Vec<FacilityResult>,
+    /// Covariance of the fixed effects (p × p row-major), when the fit provided it.
+    pub beta_cov: Option<Vec<f64>>,
 }
 
 fn opt(v: f64) -> Option<f64> {
@@ -190,7 +192,7 @@ pub fn run(data: &AnalysisData, request: &FitRequest, progress: &indicatif::Prog
         ascqr_version: env!("CARGO_PKG_VERSION").to_string(),
         fit_log: full.log.clone(),
     };
-    Ok(FitOutput { summary, facilities })
+    Ok(FitOutput { summary, facilities, beta_cov: full.beta_cov.clone() })
 }
 
 /// `coefficients.csv`: one row per fixed effect with its odds ratio and 95% interval.

@@ -1,0 +1,138 @@
+//! Saved national models: what a later forecast for one ASC needs from a national fit, as one
+//! serde JSON file (`saved_model.json`) — the measure definition version, the variable
+//! definitions, the coefficients with their covariance, the random-intercept SD, the national
+//! observed rate, the estimation method and its fit status.
+//!
+//! A saved model checks itself: it stores the marginal (Laplace) log-likelihood of its fitting
+//! data at its own estimates, and [`SavedModel::reevaluate`] recomputes it from an analysis file,
+//! so a model file that does not belong to the data (or was edited) is caught. A model whose
+//! measure definition version differs from the dictionary the claims are scored with is refused
+//! ([`SavedModel::check_dictionary`]): its coefficients would be applied to different variables.
+
+use crate::dictionary::{Dictionary, MeasureId};
+use crate::error::{AscqrError, Result};
+use crate::hglm::{AnalysisData, FitOutput};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "ascqr-saved-model/1";
+pub const FILE_NAME: &str = "saved_model.json";
+
+/// One risk variable as the model was fitted with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedVariable {
+    pub name: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedModel {
+    pub format: String,
+    /// Where the model came from, e.g. "synthetic national extract (ascqr synth, seed 1)". A
+    /// model fitted on synthetic claims says so here, and forecasts repeat it.
+    pub label: String,
+    pub measure: MeasureId,
+    pub definition_version: String,
+    pub variables: Vec<SavedVariable>,
+    /// Fixed effects, `(Intercept)` first; covariates that were constant in the fitting data are
+    /// absent (they could not be estimated).
+    pub coefficient_names: Vec<String>,
+    pub coefficients: Vec<f64>,
+    /// Row-major covariance of the coefficients, when the fit provided it.
+    pub coefficient_covariance: Option<Vec<Vec<f64>>>,
+    pub random_intercept_sd: f64,
+    pub national_observed_rate: f64,
+    pub method: String,
+    pub converged: bool,
+    pub termination: String,
+    pub warnings: Vec<String>,
+    pub cases: f64,
+    pub events: f64,
+    pub facilities: usize,
+    pub min_cases: u32,
+    /// `per_1000`, `per_100` or `ratio`: how the measure is published.
+    pub rate_unit: String,
+    /// Laplace marginal log-likelihood of the fitting data at these coefficients and SD.
+    pub loglik_at_estimates: f64,
+}
+
+impl SavedModel {
+    /// Builds the saved form of a fit of `measure` on `data`.
+    pub fn from_fit(label: &str, measure: MeasureId, dict: &Dictionary, data: &AnalysisData, output: &FitOutput) -> SavedModel {
+        let def = dict.measure(measure);
+        let s = &output.summary;
+        let beta: Vec<f64> = s.coefficients.iter().map(|c| c.estimate).collect();
+        let p = beta.len();
+        SavedModel {
+            format: FORMAT.into(),
+            label: label.into(),
+            measure,
+            definition_version: def.measure.version.clone(),
+            variables: def.risk_variables.iter().map(|v| SavedVariable { name: v.variable.clone(), label: v.label.clone() }).collect(),
+            coefficient_names: s.coefficients.iter().map(|c| c.name.clone()).collect(),
+            coefficient_covariance: output.beta_cov.as_ref().map(|c| c.chunks(p).map(<[f64]>::to_vec).collect()),
+            loglik_at_estimates: crate::hglm::fit::marginal_loglik(data, &beta, s.random_intercept_sd, 1),
+            coefficients: beta,
+            random_intercept_sd: s.random_intercept_sd,
+            national_observed_rate: s.national_observed_rate,
+            method: s.status.method.as_str().into(),
+            converged: s.status.converged,
+            termination: s.status.termination.clone(),
+            warnings: s.status.warnings.clone(),
+            cases: s.cases,
+            events: s.events,
+            facilities: s.facilities,
+            min_cases: def.rules.min_cases,
+            rate_unit: def.measure.rate_unit.clone(),
+        }
+    }
+
+    /// Writes `dir/saved_model.json` (atomically) and returns its path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir).map_err(|e| AscqrError::io(dir, e))?;
+        let mut json = serde_json::to_vec_pretty(self).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
+        json.push(b'\n');
+        let path = dir.join(FILE_NAME);
+        crate::output::write_atomic(&path, &json)?;
+        Ok(path)
+    }
+
+    /// Reads `dir/saved_model.json` (or the file itself when `dir` is a file).
+    pub fn load(dir: &Path) -> Result<SavedModel> {
+        let path = if dir.is_dir() { dir.join(FILE_NAME) } else { dir.to_path_buf() };
+        let bytes = std::fs::read(&path).map_err(|e| AscqrError::io(&path, e))?;
+        let model: SavedModel = serde_json::from_slice(&bytes).map_err(|e| AscqrError::Other(format!("{}: not a saved model: {e}", path.display())))?;
+        if model.format != FORMAT {
+            return Err(AscqrError::Other(format!("{}: format {:?}, this engine reads {FORMAT:?}", path.display(), model.format)));
+        }
+        let p = model.coefficients.len();
+        if model.coefficient_names.len() != p || model.coefficient_covariance.as_ref().is_some_and(|c| c.len() != p || c.iter().any(|r| r.len() != p)) {
+            return Err(AscqrError::Other(format!("{}: coefficient names, values and covariance disagree in size", path.display())));
+        }
+        Ok(model)
+    }
+
+    /// Refuses to score claims built with a different definition of the measure.
+    pub fn check_dictionary(&self, dict: &Dictionary) -> Result<()> {
+        let current = &dict.measure(self.measure).measure.version;
+        if current != &self.definition_version {
+            return Err(AscqrError::InvalidOption(format!(
+                "the saved {} model was fitted with definition {}, but the claims would be scored with definition {current}: refit the model or use the matching dictionary",
+                self.measure, self.definition_version
+            )));
+        }
+        Ok(())
+    }
+
+    /// Recomputes the Laplace log-likelihood of `data` at the stored parameters. `data` must have
+    /// the model's coefficient names, in order.
+    pub fn reevaluate(&self, data: &AnalysisData) -> Result<f64> {
+        if data.names != self.coefficient_names {
+            return Err(AscqrError::Other(format!(
+                "the analysis data has columns {:?}, the saved model {:?}",
+                data.names, self.coefficient_names
+            )));
+        }
+        Ok(crate::hglm::fit::marginal_loglik(data, &self.coefficients, self.random_intercept_sd, 1))
+    }
+}
