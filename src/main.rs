@@ -359,7 +359,7 @@ Example:
     /// Run the main job on the embedded default: a synthetic national-shaped extract, end to end.
     #[command(after_help = "\
 Generates a synthetic Medicare extract (2021-2023, national-shaped at a twentieth by default:
-about 170,000 procedures at 400 ASCs, with chart-abstraction records for the web-based measures)
+about 155,000 qualifying procedures at 171 ASCs, with chart-abstraction records for the web-based measures)
 in DIR/claims, validates it, runs `ascqr run` on it into DIR/run (cohorts, risk variables, models
 with bootstrap intervals, facility report, national table, HTML report) and checks every
 measure's cohort and outcome counts against the generator's truth.

@@ -17,7 +17,7 @@ pub enum Scale {
     /// About a hundred ASCs and a few thousand procedures: the tests.
     Small,
     /// National-shaped at a twentieth: every twentieth facility of the published volume
-    /// distribution at its published volume (about 170,000 procedures) — large enough for the
+    /// distribution at its published volume (about 155,000 qualifying procedures) — large enough for the
     /// full risk models to be estimated; what `ascqr demo` runs on.
     Demo,
     /// National size: every facility of the published volume distribution at its published
