@@ -24,7 +24,7 @@ Logging goes to stderr; set RUST_LOG (e.g. RUST_LOG=ascqr=debug) for more detail
 Progress bars are shown only when stderr is a terminal.
 
 Quick start:
-  ascqr demo                         synthetic extract → cohorts → analysis files, checked against truth
+  ascqr demo                         synthetic extract → ascqr run → report.html, checked against truth
   ascqr synth --out claims --seed 1  write a synthetic canonical extract with its truth
   ascqr validate --claims claims     check an extract, write rejected rows with reasons";
 
@@ -36,8 +36,9 @@ Quick start:
     long_about = "Open engine for CMS's Ambulatory Surgical Center Quality Reporting (ASCQR) measures.\n\n\
 Reads Medicare claims extracts (canonical Parquet/CSV or the CMS RIF layout), validates them, \
 builds the claims-based measures' cohorts with their 7-day hospital visits and risk variables, \
-fits the two-level logistic model and reports risk-standardized rates; also generates synthetic \
-claims with a known truth. What is not built yet is listed in the README's \"Not built yet\".",
+fits the two-level logistic model and reports risk-standardized rates (`ascqr run`: every stage, \
+the facility report in CMS's layout and an HTML report), computes the web-based measures and the \
+HQR upload file; also generates synthetic claims with a known truth. What is not built yet is listed in the README's \"Not built yet\".",
     after_help = AFTER_HELP
 )]
 struct Cli {
