@@ -11,6 +11,7 @@
 //! * [`standardize`] — predicted/expected, standardized ratios and rates, categories;
 //! * [`output`] — files that appear only when complete;
 //! * [`saved_model`] — a national fit saved for scoring one ASC's claims later;
+//! * [`forecast`] — the posterior of one ASC's intercept and its forecast rate (core only);
 //! * [`pipeline`] — `ascqr run`: every stage for every measure, the manifest;
 //! * [`report`] — the shareable facility report and national table (CMS layouts, suppression);
 //! * [`web`] — the web-based measures (ASC-1-4, 9, 11, 13, 14, 20) from chart-abstraction records, sampling and the HQR batch file.
@@ -20,6 +21,7 @@ pub mod cohort;
 pub mod dictionary;
 pub mod eligibility;
 pub mod error;
+pub mod forecast;
 pub mod hglm;
 pub mod outcome;
 pub mod output;
