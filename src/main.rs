@@ -551,7 +551,7 @@ fn print_run_summary(result: &ascqr::pipeline::RunResult) {
             None => println!("{:<7} {period:>23} {:>9}  (no model: empty cohort)", r.measure, 0),
             Some(fit) => {
                 let s = &fit.summary;
-                let count = |p: &dyn Fn(&str) -> bool| fit.facilities.iter().filter(|f| f.category.as_deref().is_some_and(p)).count();
+                let [better, no_different, worse, too_small] = ascqr::standardize::category_counts(&fit.facilities);
                 println!(
                     "{:<7} {period:>23} {:>9} {:>8} {:>8.2}%  {:<26} {} / {} / {} / {}",
                     r.measure,
@@ -559,10 +559,10 @@ fn print_run_summary(result: &ascqr::pipeline::RunResult) {
                     s.events,
                     100.0 * s.national_observed_rate,
                     format!("{} {}", s.status.method.as_str(), if s.status.converged { "converged" } else { "NOT converged" }),
-                    count(&|c| c.starts_with("Better")),
-                    count(&|c| c.starts_with("No Different")),
-                    count(&|c| c.starts_with("Worse")),
-                    count(&|c| c == ascqr::standardize::TOO_SMALL),
+                    better,
+                    no_different,
+                    worse,
+                    too_small,
                 );
             }
         }

@@ -64,36 +64,62 @@ pub fn count_cell(n: u64) -> String {
 /// Claims-based measures in the public file, in its column order.
 const CLAIMS_MEASURES: [(MeasureId, &str); 4] = [(MeasureId::Asc12, "ASC-12"), (MeasureId::Asc17, "ASC-17"), (MeasureId::Asc18, "ASC-18"), (MeasureId::Asc19, "ASC-19")];
 
+enum Kind {
+    Web,
+    Claims,
+}
+
+/// The measures of CMS's public ASC files, in their column order (ASC-20 closes both files and
+/// has its own columns).
+const PUBLIC_MEASURE_ORDER: [(&str, Kind); 8] = [
+    ("ASC-9", Kind::Web),
+    ("ASC-11", Kind::Web),
+    ("ASC-12", Kind::Claims),
+    ("ASC-13", Kind::Web),
+    ("ASC-14", Kind::Web),
+    ("ASC-17", Kind::Claims),
+    ("ASC-18", Kind::Claims),
+    ("ASC-19", Kind::Claims),
+];
+
+/// The web-based measures with a rate column (ASC-20 has its own columns).
+fn web_rate_measures() -> impl Iterator<Item = &'static str> {
+    PUBLIC_MEASURE_ORDER.into_iter().filter(|(_, k)| matches!(k, Kind::Web)).map(|(m, _)| m)
+}
+
+/// A claims measure's columns in the facility file.
+const CLAIMS_PARTS: [&str; 6] = ["Total Cases", "Performance Category", "RSHV Rate", "Interval Lower Limit", "Interval Upper Limit", "Footnote"];
+/// A claims measure's category-count columns in the national file.
+const CATEGORY_PARTS: [&str; 4] = ["Better", "No Different", "Worse", "Too Small"];
+
 /// The header of CMS's `ASC_Facility.csv` (July 2024), in order.
 pub fn facility_header() -> Vec<String> {
     let mut h: Vec<String> = ["Facility Name", "Facility ID", "NPI", "City/Town", "State", "ZIP Code", "Year"].map(String::from).to_vec();
-    let claims = |h: &mut Vec<String>, m: &str| {
-        for part in ["Total Cases", "Performance Category", "RSHV Rate", "Interval Lower Limit", "Interval Upper Limit", "Footnote"] {
-            h.push(format!("{m} {part}"));
+    for (m, kind) in PUBLIC_MEASURE_ORDER {
+        match kind {
+            Kind::Web => h.extend([format!("{m} Rate"), format!("{m} Footnote")]),
+            Kind::Claims => h.extend(CLAIMS_PARTS.map(|part| format!("{m} {part}"))),
         }
-    };
-    let web = |h: &mut Vec<String>, m: &str| {
-        h.push(format!("{m} Rate"));
-        h.push(format!("{m} Footnote"));
-    };
-    web(&mut h, "ASC-9");
-    web(&mut h, "ASC-11");
-    claims(&mut h, "ASC-12");
-    web(&mut h, "ASC-13");
-    web(&mut h, "ASC-14");
-    for m in ["ASC-17", "ASC-18", "ASC-19"] {
-        claims(&mut h, m);
     }
     h.extend(["ASC-20 Sample", "ASC-20 Rate", "ASC-20 Footnote"].map(String::from));
     h
 }
 
+/// The multiplier from a proportion to a measure's published unit (`per_1000`, `per_100`), or
+/// `None` for a measure published as a ratio.
+pub fn unit_scale(unit: &str) -> Option<f64> {
+    match unit {
+        "per_1000" => Some(1000.0),
+        "per_100" => Some(100.0),
+        _ => None,
+    }
+}
+
 /// A rate in the unit CMS publishes it in: per 1,000 or per 100 with one decimal, a ratio with two.
 pub fn published_rate(value: f64, unit: &str) -> String {
-    match unit {
-        "per_1000" => format!("{:.1}", value * 1000.0),
-        "per_100" => format!("{:.1}", value * 100.0),
-        _ => format!("{value:.2}"),
+    match unit_scale(unit) {
+        Some(scale) => format!("{:.1}", value * scale),
+        None => format!("{value:.2}"),
     }
 }
 
@@ -167,11 +193,11 @@ pub fn facility_report(measures: &[MeasureRun], web: Option<&[MeasureSummary]>, 
                 Some((run, facilities)) => claims_cells(run, facilities.get(npi.as_str()).copied()),
                 None => [NA, NA, NA, NA, NA, "5"].map(String::from),
             };
-            for (part, v) in ["Total Cases", "Performance Category", "RSHV Rate", "Interval Lower Limit", "Interval Upper Limit", "Footnote"].iter().zip(values) {
+            for (part, v) in CLAIMS_PARTS.iter().zip(values) {
                 cells.insert(format!("{label} {part}"), v);
             }
         }
-        for label in ["ASC-9", "ASC-11", "ASC-13", "ASC-14"] {
+        for label in web_rate_measures() {
             let [rate, note] = web_cells(web.get(&(npi.clone(), label.to_string())).copied(), 2);
             cells.insert(format!("{label} Rate"), rate);
             cells.insert(format!("{label} Footnote"), note);
@@ -198,23 +224,14 @@ fn median(sorted: &[f64]) -> f64 {
 /// The header of CMS's `ASC_National.csv` (July 2024), in order.
 pub fn national_header() -> Vec<String> {
     let mut h = vec!["Year".to_string()];
-    let web = |h: &mut Vec<String>, m: &str| {
-        h.push(format!("Avg {m} Nat Rate"));
-        h.push(format!("Median {m} Nat Rate"));
-    };
-    let claims = |h: &mut Vec<String>, m: &str| {
-        h.push(format!("{m} Nat Rate"));
-        for c in ["Better", "No Different", "Worse", "Too Small"] {
-            h.push(format!("{m} {c}"));
+    for (m, kind) in PUBLIC_MEASURE_ORDER {
+        match kind {
+            Kind::Web => h.extend([format!("Avg {m} Nat Rate"), format!("Median {m} Nat Rate")]),
+            Kind::Claims => {
+                h.push(format!("{m} Nat Rate"));
+                h.extend(CATEGORY_PARTS.map(|c| format!("{m} {c}")));
+            }
         }
-    };
-    web(&mut h, "ASC-9");
-    web(&mut h, "ASC-11");
-    claims(&mut h, "ASC-12");
-    web(&mut h, "ASC-13");
-    web(&mut h, "ASC-14");
-    for m in ["ASC-17", "ASC-18", "ASC-19"] {
-        claims(&mut h, m);
     }
     h.push("ASC-20 Nat Rate".into());
     h
@@ -233,29 +250,22 @@ pub fn national_table(measures: &[MeasureRun], web: Option<&[MeasureSummary]>, y
         let (rate, counts) = match (run, fit) {
             (Some(run), Some(fit)) => {
                 let national = if run.rate_unit == "ratio" { 1.0 } else { fit.summary.national_observed_rate };
-                let count = |pred: &dyn Fn(&str) -> bool| -> String {
-                    if fit.summary.bootstrap_replicates_used.is_none() {
-                        return NA.into();
-                    }
-                    count_cell(fit.facilities.iter().filter(|f| f.category.as_deref().is_some_and(pred)).count() as u64)
+                let counts = if fit.summary.bootstrap_replicates_used.is_none() {
+                    [(); 4].map(|_| NA.to_string())
+                } else {
+                    crate::standardize::category_counts(&fit.facilities).map(count_cell)
                 };
-                let counts = [
-                    count(&|c| c.starts_with("Better")),
-                    count(&|c| c.starts_with("No Different")),
-                    count(&|c| c.starts_with("Worse")),
-                    count(&|c| c == TOO_SMALL),
-                ];
                 (published_rate(national, &run.rate_unit), counts)
             }
             _ => (not_available(), [(); 4].map(|_| not_available())),
         };
         cells.insert(format!("{label} Nat Rate"), rate);
-        for (c, v) in ["Better", "No Different", "Worse", "Too Small"].iter().zip(counts) {
+        for (c, v) in CATEGORY_PARTS.iter().zip(counts) {
             cells.insert(format!("{label} {c}"), v);
         }
     }
     let web = web_index(web);
-    for label in ["ASC-9", "ASC-11", "ASC-13", "ASC-14"] {
+    for label in web_rate_measures() {
         let mut rates: Vec<f64> = web
             .iter()
             .filter(|((_, m), s)| m == label && s.denominator >= MIN_WEB_DENOMINATOR)

@@ -46,6 +46,27 @@ pub fn category(interval: (f64, f64), benchmark: f64, compare: Compare) -> &'sta
     }
 }
 
+/// Facilities per published category, in CMS's column order: better, no different, worse, too
+/// small (both wordings — against the national rate or against expected — count alike).
+pub fn category_counts(facilities: &[FacilityResult]) -> [u64; 4] {
+    let mut counts = [0u64; 4];
+    for c in facilities.iter().filter_map(|f| f.category.as_deref()) {
+        let slot = if c == TOO_SMALL {
+            3
+        } else if c.starts_with("Better") {
+            0
+        } else if c.starts_with("No Different") {
+            1
+        } else if c.starts_with("Worse") {
+            2
+        } else {
+            continue;
+        };
+        counts[slot] += 1;
+    }
+    counts
+}
+
 /// Percentile by SAS's default definition (PCTLDEF=5, the empirical distribution function with
 /// averaging), which CMS's SAS programs use for the bootstrap interval.
 pub fn percentile_sas5(sorted: &[f64], pct: f64) -> f64 {
@@ -125,6 +146,35 @@ mod tests {
         let w: Vec<f64> = (1..=1000).map(|x| x as f64).collect();
         assert_eq!(percentile_sas5(&w, 2.5), 25.5);
         assert_eq!(percentile_sas5(&w, 97.5), 975.5);
+    }
+
+    #[test]
+    fn category_counts_fold_both_wordings_and_skip_facilities_without_one() {
+        let f = |category: Option<&str>| FacilityResult {
+            facility_id: String::new(),
+            cases: 0.0,
+            events: 0.0,
+            random_intercept: 0.0,
+            random_intercept_se: 0.0,
+            predicted: 0.0,
+            expected: 0.0,
+            ratio: 0.0,
+            rate: 0.0,
+            interval_low: None,
+            interval_high: None,
+            category: category.map(String::from),
+            replicates: None,
+        };
+        let facilities = [
+            f(Some("Better Than the National Rate")),
+            f(Some("Better Than Expected")),
+            f(Some("No Different Than Expected")),
+            f(Some("Worse Than the National Rate")),
+            f(Some(TOO_SMALL)),
+            f(Some(TOO_SMALL)),
+            f(None),
+        ];
+        assert_eq!(category_counts(&facilities), [2, 1, 1, 2]);
     }
 
     #[test]

@@ -5,24 +5,9 @@ use ascqr::claims::FileFormat;
 use ascqr::pipeline::{run, RunConfig};
 use ascqr::synth::{generate, Scale, SynthOptions};
 use indicatif::ProgressBar;
-use std::collections::BTreeMap;
-use std::path::Path;
 
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
+mod common;
+use common::files;
 
 /// manifest.json without what legitimately varies between two runs (timings).
 fn manifest_without_timings(bytes: &[u8]) -> serde_json::Value {

@@ -5,28 +5,14 @@ use ascqr::dictionary::{Dictionary, MeasureId};
 use ascqr::synth::{generate, Scale, SynthOptions};
 use indicatif::ProgressBar;
 use polars::prelude::*;
-use std::collections::BTreeMap;
 use std::path::Path;
+
+mod common;
+use common::files;
 
 fn synth(dir: &Path, seed: u64, years: &str, format: FileFormat) -> ascqr::synth::SynthSummary {
     let options = SynthOptions::new(seed, Scale::Small, years, format).unwrap();
     generate(dir, &options, &ProgressBar::hidden()).unwrap()
-}
-
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 #[test]

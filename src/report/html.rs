@@ -5,7 +5,7 @@
 //! files show (suppressed counts, published facilities) plus model-level results.
 
 use super::plots::{caterpillar_svg, funnel_svg, Benchmark, PlotFacility};
-use super::{count_cell, Table, MIN_WEB_DENOMINATOR};
+use super::{count_cell, unit_scale, Table, MIN_WEB_DENOMINATOR};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::standardize::TOO_SMALL;
 use polars::prelude::*;
@@ -61,11 +61,7 @@ fn plot_facilities(path: &Path, unit: &str, min_cases: f64) -> Result<Vec<PlotFa
     let f64s = |name: &str| -> Result<Vec<Option<f64>>> { Ok(df.column(name).and_then(|c| c.f64().cloned()).ctx(|| format!("{}: {name}", path.display()))?.iter().collect()) };
     let (cases, rate, ratio, low, high) = (f64s("cases")?, f64s("risk_standardized_rate")?, f64s("standardized_ratio")?, f64s("interval_low")?, f64s("interval_high")?);
     let category: Vec<Option<String>> = df.column("category").and_then(|c| c.str().cloned()).ctx(|| "category".into())?.iter().map(|v| v.map(String::from)).collect();
-    let scale = |v: f64| match unit {
-        "per_1000" => v * 1000.0,
-        "per_100" => v * 100.0,
-        _ => v,
-    };
+    let scale = |v: f64| v * unit_scale(unit).unwrap_or(1.0);
     let mut out = Vec::new();
     for i in 0..df.height() {
         let n = cases[i].unwrap_or(0.0);
@@ -130,20 +126,11 @@ fn measure_section(run: &Path, measure: &str, manifest: &serde_json::Value) -> R
     }
     s.push_str(&html_table(&read_table(&dir.join("model/coefficients.csv"))?, "coefficients"));
 
-    let unit = match settings["rate_unit"].as_str() {
-        Some("per_1000") => "per_1000",
-        Some("per_100") => "per_100",
-        _ => "ratio",
-    };
+    let unit = settings["rate_unit"].as_str().unwrap_or("ratio");
     let min_cases = settings["min_cases"].as_f64().unwrap_or(11.0);
     let facilities = plot_facilities(&dir.join("model/facilities.parquet"), unit, min_cases)?;
     let national_rate = json_f64(&model["national_observed_rate"]).unwrap_or(f64::NAN);
-    let scale = match unit {
-        "per_1000" => Some(1000.0),
-        "per_100" => Some(100.0),
-        _ => None,
-    };
-    let benchmark = Benchmark { national_rate, scale };
+    let benchmark = Benchmark { national_rate, scale: unit_scale(unit) };
     if facilities.is_empty() || !national_rate.is_finite() || national_rate <= 0.0 {
         s.push_str("<p>No facility reaches the minimum case count: no charts.</p>");
     } else {
