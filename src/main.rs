@@ -260,6 +260,16 @@ Examples:
         /// Cap on outer (RSPL) or Newton (ML) iterations.
         #[arg(long, default_value_t = 200)]
         max_iterations: usize,
+        /// Also save the fit as this measure's national model (OUT/saved_model.json) for
+        /// `ascqr forecast`; the covariates must be the measure's risk variables.
+        #[arg(long, value_enum)]
+        save_model_for: Option<ascqr::dictionary::MeasureId>,
+        /// Where the saved model comes from, repeated in every forecast (default: the data file).
+        #[arg(long)]
+        model_label: Option<String>,
+        /// Dictionary overlay folder, for the saved model's definition version and variables.
+        #[arg(long)]
+        dictionary: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -340,6 +350,75 @@ Examples:
         #[arg(long)]
         upload_date: Option<String>,
         /// Run folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Forecast one ASC's claims-based results from its own claims and a saved national model.
+    #[command(after_help = "\
+Builds the ASC's cohort and risk variables from CLAIMS with the same definitions the saved
+national model was fitted with (a model of another definition version is refused), then computes
+its observed and expected visits, the posterior of its facility intercept under the national
+model, and what CMS would publish: the risk-standardized rate (ASC-19: the ratio) with a 95%
+interval, and the probability of each performance category. Parameter uncertainty of the national
+model is included by drawing the coefficients from their saved covariance; uncertainty in the
+random-intercept SD, in the national rate and change between periods are not (forecast.json lists
+what is included).
+
+MODEL is a saved_model.json, a folder holding one, or a folder of measure folders
+(models/synthetic-national, or a run folder). One measure writes OUT/forecast.json; several write
+OUT/<measure>/forecast.json.
+
+What-if: --what-if-visits N (the observed cases with N visits), --project-cases N (the period will
+have N cases; the unseen ones have the observed mix and simulated outcomes), --what-if-cases N and
+--what-if-share VAR=P (score N cases of the observed mix, or the observed cases with a 0/1 risk
+variable set for a share P; outcomes simulated from the ASC's own intercept posterior).
+
+The models shipped in models/synthetic-national are fitted on SYNTHETIC claims: they make the
+command work out of the box, but real forecasts need a model fitted on a national extract
+(`ascqr run` saves one per measure in RUN/<measure>/model/).
+
+Examples:
+  ascqr forecast --model models/synthetic-national --claims my_claims --out forecast_out
+  ascqr forecast --model run_out/asc12/model --claims claims --facility 1234567893 --out f
+  ascqr forecast --model models/synthetic-national/asc18 --claims c --project-cases 120 --out f")]
+    Forecast {
+        /// Saved model file or folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// The ASC's canonical claims extract.
+        #[arg(long)]
+        claims: PathBuf,
+        /// The ASC's NPI (needed when the extract has procedures of several ASCs).
+        #[arg(long)]
+        facility: Option<String>,
+        /// Performance period FROM..TO (YYYY-MM-DD..YYYY-MM-DD); default the measure's length
+        /// ending with --through-year.
+        #[arg(long)]
+        period: Option<String>,
+        /// Last calendar year of the period (default: the last year with carrier claims).
+        #[arg(long)]
+        through_year: Option<i32>,
+        /// Dictionary overlay folder (must give the model's definition version).
+        #[arg(long)]
+        dictionary: Option<PathBuf>,
+        /// What-if: the observed cases with this many visits.
+        #[arg(long)]
+        what_if_visits: Option<f64>,
+        /// The period will have this many cases in all (a partial period projected to its end).
+        #[arg(long)]
+        project_cases: Option<f64>,
+        /// What-if: score this many cases of the observed case mix.
+        #[arg(long)]
+        what_if_cases: Option<f64>,
+        /// What-if: VAR=P sets the 0/1 risk variable VAR for a share P of the cases (repeatable).
+        #[arg(long, value_parser = parse_share)]
+        what_if_share: Vec<(String, f64)>,
+        /// Monte-Carlo draws.
+        #[arg(long, default_value_t = 2000)]
+        draws: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder.
         #[arg(long)]
         out: PathBuf,
     },
@@ -526,6 +605,39 @@ fn run_web(args: WebArgs) -> ascqr::Result<()> {
     }
 }
 
+/// `VAR=P` of --what-if-share.
+fn parse_share(s: &str) -> std::result::Result<(String, f64), String> {
+    let (name, share) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected VAR=P, e.g. diabetes=0.3"))?;
+    let share: f64 = share.trim().parse().map_err(|_| format!("{s:?}: {share:?} is not a number"))?;
+    Ok((name.trim().to_string(), share))
+}
+
+/// The screen summary of one measure's forecast.
+fn print_forecast(r: &ascqr::forecast::facility::FacilityForecast) {
+    let f = &r.forecast;
+    let p = &r.published;
+    let unit = match p.unit.as_str() {
+        "per_1000" => " per 1,000",
+        "per_100" => " per 100",
+        _ => " (ratio)",
+    };
+    println!("== {} forecast for ASC {}, period {} to {}", r.measure, r.facility, r.period.0, r.period.1);
+    println!("   model: {}", f.model_label);
+    println!("   observed: {} cases, {} visits; expected {:.1} at the national average", f.observed_cases, f.observed_visits, f.expected_visits);
+    if f.simulated_cases > 0.0 {
+        println!("   scored: {} cases, {} of them with simulated outcomes", f.scored_cases, f.simulated_cases);
+    }
+    if f.scored_cases == 0.0 {
+        println!("   no case to score in this period: {}", f.most_likely_category);
+        return;
+    }
+    println!("   forecast{unit}: {} (95% interval {} to {}); national {}", p.value, p.interval.0, p.interval.1, p.national);
+    let probabilities: Vec<String> = f.category_probabilities.iter().filter(|(_, &v)| v > 0.0).map(|(k, v)| format!("{k} {:.0}%", v * 100.0)).collect();
+    println!("   category: {}", probabilities.join(" · "));
+    println!("   uncertainty included: {}", f.uncertainty_included.join("; "));
+    println!("   not included: {}", f.uncertainty_not_included.join("; "));
+}
+
 fn progress_bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     if std::io::stderr().is_terminal() {
@@ -708,7 +820,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 println!("wrote {}", path.display());
             }
         }
-        Command::Fit { data, outcome, group, covariates, cases, method, agq_points, bootstrap, seed, min_cases, compare, max_iterations, out } => {
+        Command::Fit { data, outcome, group, covariates, cases, method, agq_points, bootstrap, seed, min_cases, compare, max_iterations, save_model_for, model_label, dictionary, out } => {
             let spec = ascqr::hglm::DataSpec { outcome, group, covariates, cases };
             let analysis = ascqr::hglm::AnalysisData::read(&data, &spec)?;
             tracing::info!(
@@ -742,6 +854,12 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             println!("  random intercept SD          {:>12.6}", s.random_intercept_sd);
             println!("cases {}, events {}, facilities {}, national observed rate {:.6}", s.cases, s.events, s.facilities, s.national_observed_rate);
             println!("wrote {} and {}", out.join("model.json").display(), out.join("facilities.parquet").display());
+            if let Some(m) = save_model_for {
+                let dict = load_dictionary(dictionary.as_deref())?;
+                let label = model_label.unwrap_or_else(|| format!("{m} fitted by ascqr fit on {}", data.display()));
+                let saved = ascqr::saved_model::SavedModel::from_fit(&label, m, &dict, &analysis, &output)?;
+                println!("wrote {}", saved.save(&out)?.display());
+            }
         }
         Command::SynthAnalysis { rows, facilities, covariates, rate, tau, seed, out } => {
             if !(rate > 0.0 && rate < 1.0) {
@@ -773,6 +891,26 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let dict = load_dictionary(config.dictionary.as_deref())?;
             let result = ascqr::pipeline::run(&claims, &config, &dict, std::env::args().collect(), &out)?;
             print_run_summary(&result);
+        }
+        Command::Forecast { model, claims, facility, period, through_year, dictionary, what_if_visits, project_cases, what_if_cases, what_if_share, draws, seed, out } => {
+            let dict = load_dictionary(dictionary.as_deref())?;
+            let request = ascqr::forecast::facility::ForecastRequest {
+                model,
+                claims,
+                facility,
+                period,
+                through_year,
+                what_if: ascqr::forecast::facility::WhatIf { visits: what_if_visits, project_cases, cases: what_if_cases, shares: what_if_share },
+                options: ascqr::forecast::ForecastOptions { draws, seed, ..Default::default() },
+            };
+            let results = ascqr::forecast::facility::run(&request, &dict)?;
+            let written = ascqr::forecast::facility::write(&out, &results)?;
+            for r in &results {
+                print_forecast(r);
+            }
+            for path in written {
+                println!("wrote {}", path.display());
+            }
         }
         Command::Report { run } => {
             let path = ascqr::report::html::write_report(&run)?;

@@ -159,7 +159,7 @@ impl RunPlan {
         })
     }
 
-    fn period(&self, m: MeasureId) -> Result<Period> {
+    pub fn period(&self, m: MeasureId) -> Result<Period> {
         let (a, b) = &self.periods[&m];
         Period::parse(&format!("{a}..{b}"))
     }
@@ -271,7 +271,7 @@ fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, o
         hglm::write_output(&dir.join("model"), &output)?;
         // The national model, saved for scoring one ASC's own claims against it later.
         let label = model_label(claims, m, plan);
-        crate::saved_model::SavedModel::from_fit(&label, m, dict, &data, &output).save(&dir.join("model"))?;
+        crate::saved_model::SavedModel::from_fit(&label, m, dict, &data, &output)?.save(&dir.join("model"))?;
         let n = data.input_rows;
         Ok((output, n))
     })?;

@@ -57,13 +57,22 @@ pub struct SavedModel {
 }
 
 impl SavedModel {
-    /// Builds the saved form of a fit of `measure` on `data`.
-    pub fn from_fit(label: &str, measure: MeasureId, dict: &Dictionary, data: &AnalysisData, output: &FitOutput) -> SavedModel {
+    /// Builds the saved form of a fit of `measure` on `data`. Every covariate must be one of the
+    /// measure's risk variables: a forecast rebuilds exactly those from claims.
+    pub fn from_fit(label: &str, measure: MeasureId, dict: &Dictionary, data: &AnalysisData, output: &FitOutput) -> Result<SavedModel> {
         let def = dict.measure(measure);
+        let known = def.variable_names();
+        if let Some(other) = data.names[1..].iter().find(|n| !known.contains(n)) {
+            return Err(AscqrError::InvalidOption(format!(
+                "{}: covariate {other:?} is not a risk variable of {measure} (definition {}), so a forecast could not rebuild it from claims",
+                data.source.display(),
+                def.measure.version
+            )));
+        }
         let s = &output.summary;
         let beta: Vec<f64> = s.coefficients.iter().map(|c| c.estimate).collect();
         let p = beta.len();
-        SavedModel {
+        Ok(SavedModel {
             format: FORMAT.into(),
             label: label.into(),
             measure,
@@ -84,7 +93,7 @@ impl SavedModel {
             facilities: s.facilities,
             min_cases: def.rules.min_cases,
             rate_unit: def.measure.rate_unit.clone(),
-        }
+        })
     }
 
     /// Writes `dir/saved_model.json` (atomically) and returns its path.
