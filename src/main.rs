@@ -422,6 +422,37 @@ Examples:
         #[arg(long)]
         out: PathBuf,
     },
+    /// Check forecasts against a national run: agreement per facility, and a calibration table.
+    #[command(after_help = "\
+For every facility of RUN's measure that reaches the minimum case count: the forecast from all its
+cases (with RUN's saved model) next to the run's estimate, bootstrap interval and category; and
+the forecast from its first --months of the period only, projected to its case count for the
+whole period, whose category probabilities are tabulated against the run's categories.
+RUN must come from `ascqr run` with --bootstrap. Writes OUT/check.json, OUT/facilities.csv and
+OUT/calibration.md (facility NPIs and rates; no beneficiary data).
+
+Example:
+  ascqr forecast-check --run run_out --measure asc18 --out check_out")]
+    ForecastCheck {
+        /// A folder written by `ascqr run` with bootstrap intervals.
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long, value_enum)]
+        measure: ascqr::dictionary::MeasureId,
+        /// Months at the start of the period the early forecast sees.
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        /// Monte-Carlo draws per forecast.
+        #[arg(long, default_value_t = 400)]
+        draws: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Bins of the calibration table.
+        #[arg(long, default_value_t = 10)]
+        bins: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Rebuild the self-contained HTML report of a run folder.
     #[command(after_help = "\
 Writes DIR/report.html from the run folder's files (`ascqr run` does this at its end): the
@@ -623,6 +654,9 @@ fn print_forecast(r: &ascqr::forecast::facility::FacilityForecast) {
     };
     println!("== {} forecast for ASC {}, period {} to {}", r.measure, r.facility, r.period.0, r.period.1);
     println!("   model: {}", f.model_label);
+    for w in &r.model_warnings {
+        println!("   warning: {w}");
+    }
     println!("   observed: {} cases, {} visits; expected {:.1} at the national average", f.observed_cases, f.observed_visits, f.expected_visits);
     if f.simulated_cases > 0.0 {
         println!("   scored: {} cases, {} of them with simulated outcomes", f.scored_cases, f.simulated_cases);
@@ -911,6 +945,30 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             for path in written {
                 println!("wrote {}", path.display());
             }
+        }
+        Command::ForecastCheck { run, measure, months, draws, seed, bins, out } => {
+            let options = ascqr::forecast::check::CheckOptions { months, forecast: ascqr::forecast::ForecastOptions { draws, seed, ..Default::default() }, bins };
+            let report = ascqr::forecast::check::check(&run, measure, &options)?;
+            std::fs::create_dir_all(&out).map_err(|e| ascqr::AscqrError::io(&out, e))?;
+            let mut json = serde_json::to_vec_pretty(&report).map_err(|e| ascqr::AscqrError::Other(format!("internal: {e}")))?;
+            json.push(b'\n');
+            ascqr::output::write_atomic(&out.join("check.json"), &json)?;
+            let mut csv = String::from("facility_id,cases,run_rate,run_low,run_high,run_category,forecast_rate,forecast_low,forecast_high,forecast_category,early_cases\n");
+            for f in &report.per_facility {
+                csv.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{},{}\n",
+                    f.facility_id, f.cases, f.run_rate, f.run_interval.0, f.run_interval.1, f.run_category, f.forecast_rate, f.forecast_interval.0, f.forecast_interval.1, f.forecast_category, f.early_cases
+                ));
+            }
+            ascqr::output::write_atomic(&out.join("facilities.csv"), csv.as_bytes())?;
+            let markdown = report.calibration_markdown();
+            ascqr::output::write_atomic(&out.join("calibration.md"), markdown.as_bytes())?;
+            println!("{measure}: {} facilities reach the minimum case count", report.facilities);
+            println!("  forecast from all cases: largest |forecast − run| = {:.4} of the run's interval width", report.largest_estimate_difference);
+            println!("  run estimate inside the forecast interval: {} of {}", report.run_estimate_covered, report.facilities);
+            println!("  most likely category = run's category: {} of {}", report.same_category, report.facilities);
+            println!("calibration of the forecast from the first {months} months, projected to the whole period:\n{markdown}");
+            println!("wrote {}", out.display());
         }
         Command::Report { run } => {
             let path = ascqr::report::html::write_report(&run)?;

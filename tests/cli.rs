@@ -30,6 +30,8 @@ fn help_documents_every_command_with_examples_and_exit_codes() {
         "web",
         "web validate-upload",
         "web sample",
+        "forecast",
+        "forecast-check",
     ] {
         let out = ascqr().args(cmd.split(' ')).arg("--help").output().unwrap();
         assert!(out.status.success());
@@ -117,6 +119,62 @@ fn cohort_features_and_fit_chain_through_the_cli() {
     ]);
     assert!(text.contains("method rspl"), "{text}");
     assert!(fit.join("model.json").exists() && fit.join("facilities.parquet").exists());
+
+    // The fit saved as ASC-18's national model, then a forecast for one ASC with it.
+    let saved = dir.path().join("saved");
+    let fit_args = |covariates: &str, out: &std::path::Path| -> Vec<std::ffi::OsString> {
+        ["fit", "--data"].iter().map(|s| s.into()).chain([p(&features.join("analysis.parquet"))]).chain(
+            ["--outcome", "outcome", "--group", "facility_id", "--covariates", covariates, "--save-model-for", "asc18", "--out"].iter().map(|s| s.into()),
+        ).chain([p(out)]).collect()
+    };
+    let args = fit_args("age_over_65,work_rvu", &saved);
+    let text = ok(&args.iter().map(|s| s.as_os_str()).collect::<Vec<_>>());
+    assert!(text.contains("saved_model.json"), "{text}");
+    // A covariate the measure does not define cannot be rebuilt from claims: refused.
+    let args = fit_args("age_over_65,procedure_id", &dir.path().join("bad"));
+    let bad = ascqr().args(&args).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    use polars::prelude::SerReader;
+    let df = polars::prelude::ParquetReader::new(std::fs::File::open(cohort.join("cohort.parquet")).unwrap()).finish().unwrap();
+    let npi = df.column("facility_npi").unwrap().str().unwrap().get(0).unwrap().to_string();
+    let forecast = dir.path().join("forecast");
+    let text = ok(&[
+        "forecast".as_ref(),
+        "--model".as_ref(),
+        p(&saved).as_os_str(),
+        "--claims".as_ref(),
+        p(&claims).as_os_str(),
+        "--facility".as_ref(),
+        npi.as_ref(),
+        "--draws".as_ref(),
+        "200".as_ref(),
+        "--out".as_ref(),
+        p(&forecast).as_os_str(),
+    ]);
+    assert!(text.contains(&format!("asc18 forecast for ASC {npi}")) && text.contains("95% interval"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(forecast.join("forecast.json")).unwrap()).unwrap();
+    assert_eq!(json["facility"], npi.as_str());
+    assert!(json["rate"].as_f64().unwrap() > 0.0);
+
+    // The shipped synthetic models work out of the box; an extract of several ASCs needs
+    // --facility, and a what-if must name a variable the model has.
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/synthetic-national");
+    let out = ascqr().args(["forecast".as_ref(), "--model".as_ref(), models.as_os_str(), "--claims".as_ref(), p(&claims).as_os_str(), "--out".as_ref(), p(&forecast).as_os_str()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--facility"), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = dir.path().join("all");
+    let text = ok(&["forecast".as_ref(), "--model".as_ref(), models.as_os_str(), "--claims".as_ref(), p(&claims).as_os_str(), "--facility".as_ref(), npi.as_ref(), "--draws".as_ref(), "100".as_ref(), "--out".as_ref(), p(&all).as_os_str()]);
+    assert!(text.contains("SYNTHETIC"), "{text}");
+    for m in ["asc12", "asc17", "asc18", "asc19"] {
+        assert!(all.join(m).join("forecast.json").exists(), "{m}");
+    }
+    let out = ascqr()
+        .args(["forecast".as_ref(), "--model".as_ref(), p(&saved).as_os_str(), "--claims".as_ref(), p(&claims).as_os_str(), "--facility".as_ref(), npi.as_ref(), "--what-if-share".as_ref(), "diabetes=0.3".as_ref(), "--out".as_ref(), p(&forecast).as_os_str()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"diabetes\""), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::error::{AscqrError, PolarsContext, Result};
 use crate::saved_model::{SavedModel, FILE_NAME};
 use polars::prelude::*;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Changes to the facility's cases before scoring. All empty: the facility as it is.
@@ -58,6 +58,8 @@ pub struct FacilityForecast {
     pub definition_version: String,
     pub model_file: String,
     pub what_if: WhatIf,
+    /// What the user must know about the saved model: synthetic, not converged.
+    pub model_warnings: Vec<String>,
     /// The rate and interval in the unit CMS publishes (per 1,000, per 100, or the ratio).
     pub published: Published,
     #[serde(flatten)]
@@ -148,6 +150,15 @@ pub fn facility_patterns(claims: &Path, model: &SavedModel, dict: &Dictionary, p
         return Ok((npi, Vec::new()));
     }
     let analysis = crate::risk::analysis_frame(claims, m, &cohort, dict)?;
+    let patterns = grouped_patterns(&analysis, model, None)?.into_values().next().unwrap_or_default();
+    Ok((npi, patterns))
+}
+
+/// An analysis frame (`facility_id`, `outcome`, the risk variables) as covariate patterns in the
+/// model's coefficient order, per facility; `keep` selects rows. Identical patterns are merged:
+/// the intercept's posterior sums over patterns, so this is exact.
+pub fn grouped_patterns(analysis: &DataFrame, model: &SavedModel, keep: Option<&[bool]>) -> Result<BTreeMap<String, Vec<Pattern>>> {
+    let m = model.measure;
     let names = &model.coefficient_names[1..];
     let mut columns = Vec::with_capacity(names.len());
     for name in names {
@@ -158,20 +169,23 @@ pub fn facility_patterns(claims: &Path, model: &SavedModel, dict: &Dictionary, p
             .ctx(|| format!("{m}: reading {name}"))?;
         columns.push(c.f64().ctx(|| format!("{m}: reading {name}"))?.clone());
     }
-    let outcome = analysis.column("outcome").and_then(|c| c.cast(&DataType::Float64)).ctx(|| format!("{m}: reading outcome"))?;
+    let read = |name: &str, dtype: DataType| analysis.column(name).and_then(|c| c.cast(&dtype)).ctx(|| format!("{m}: reading {name}"));
+    let outcome = read("outcome", DataType::Float64)?;
     let outcome = outcome.f64().ctx(|| format!("{m}: reading outcome"))?;
-    // Collapse to distinct patterns: the posterior sums over patterns, so this is exact.
-    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
-    let mut patterns: Vec<Pattern> = Vec::new();
-    for row in 0..analysis.height() {
+    let facility = read("facility_id", DataType::String)?;
+    let facility = facility.str().ctx(|| format!("{m}: reading facility_id"))?;
+    let mut index: HashMap<(String, Vec<u64>), usize> = HashMap::new();
+    let mut groups: BTreeMap<String, Vec<Pattern>> = BTreeMap::new();
+    for row in (0..analysis.height()).filter(|&r| keep.is_none_or(|k| k[r])) {
+        let id = facility.get(row).unwrap_or_default().to_string();
         let mut x = Vec::with_capacity(names.len() + 1);
         x.push(1.0);
         for (name, c) in names.iter().zip(&columns) {
-            let v = c.get(row).ok_or_else(|| AscqrError::Other(format!("{m}: procedure {row} has no value for {name}")))?;
-            x.push(v);
+            x.push(c.get(row).ok_or_else(|| AscqrError::Other(format!("{m}: procedure {row} has no value for {name}")))?);
         }
         let y = outcome.get(row).unwrap_or(0.0);
-        let key: Vec<u64> = x.iter().map(|v| v.to_bits()).collect();
+        let patterns = groups.entry(id.clone()).or_default();
+        let key = (id, x.iter().map(|v| v.to_bits()).collect());
         match index.get(&key) {
             Some(&k) => {
                 patterns[k].cases += 1.0;
@@ -183,11 +197,11 @@ pub fn facility_patterns(claims: &Path, model: &SavedModel, dict: &Dictionary, p
             }
         }
     }
-    Ok((npi, patterns))
+    Ok(groups)
 }
 
 /// Whole case counts that add up to the rounded total, by largest remainder.
-fn whole_cases(patterns: Vec<Pattern>, total: f64) -> Vec<Pattern> {
+pub(crate) fn whole_cases(patterns: Vec<Pattern>, total: f64) -> Vec<Pattern> {
     let total = total.round().max(0.0);
     let sum: f64 = patterns.iter().map(|p| p.cases).sum();
     if sum <= 0.0 {
@@ -289,7 +303,18 @@ pub fn run(request: &ForecastRequest, dict: &Dictionary) -> Result<Vec<FacilityF
         let (evidence, scored) = apply_what_if(&model, observed, &request.what_if)?;
         let forecast = forecast(&model, &evidence, &scored, &request.options);
         let day = |d: i32| crate::claims::sink::days_to_date(d).to_string();
+        let mut model_warnings = Vec::new();
+        if model.label.starts_with("SYNTHETIC") {
+            model_warnings.push("the saved model was fitted on synthetic claims: this forecast shows how the command works, not a real expectation".to_string());
+        }
+        if !model.converged {
+            model_warnings.push(format!("the saved model did not converge ({}): its estimates are not reliable", model.termination));
+        }
+        for w in &model_warnings {
+            tracing::warn!("{m}: {w}");
+        }
         results.push(FacilityForecast {
+            model_warnings,
             facility: npi,
             measure: m,
             period: (day(period.first_day), day(period.last_day)),

@@ -30,6 +30,7 @@ use crate::hglm::linalg::{cholesky, dot, log1p_exp, logistic};
 use crate::saved_model::SavedModel;
 use crate::standardize::{category, Compare, TOO_SMALL};
 
+pub mod check;
 pub mod facility;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

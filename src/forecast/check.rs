@@ -1,0 +1,177 @@
+//! Checking forecasts against a national run (issue 9), on every facility of the run that reaches
+//! the measure's minimum case count:
+//! * **agreement** — the forecast from all of the facility's cases, next to the run's estimate,
+//!   bootstrap interval and category;
+//! * **calibration** — the forecast from the facility's first months only, projected to its case
+//!   count for the whole period (what an ASC can do before its period ends), whose category
+//!   probabilities are tabulated against the categories the run published.
+//!
+//! The run folder must be an `ascqr run` folder with bootstrap intervals; the saved model, the
+//! analysis file and the cohort (for procedure dates) are read from it.
+
+use super::facility::grouped_patterns;
+use super::{calibration_table, forecast, CalibrationRow, ForecastOptions, Pattern, ScoredCases};
+use crate::dictionary::MeasureId;
+use crate::error::{AscqrError, PolarsContext, Result};
+use crate::saved_model::SavedModel;
+use polars::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOptions {
+    /// Months at the start of the period the early forecast sees.
+    pub months: u32,
+    pub forecast: ForecastOptions,
+    /// Bins of the calibration table.
+    pub bins: usize,
+}
+
+/// One facility: the run's result, the forecast from all cases, the early forecast.
+#[derive(Debug, Clone, Serialize)]
+pub struct FacilityCheck {
+    pub facility_id: String,
+    pub cases: f64,
+    pub run_rate: f64,
+    pub run_interval: (f64, f64),
+    pub run_category: String,
+    pub forecast_rate: f64,
+    pub forecast_interval: (f64, f64),
+    pub forecast_category: String,
+    pub early_cases: f64,
+    pub early_probabilities: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub measure: MeasureId,
+    pub model_label: String,
+    pub options: CheckOptions,
+    pub facilities: usize,
+    /// Largest |forecast rate − run rate| over the run's interval width.
+    pub largest_estimate_difference: f64,
+    /// Facilities whose run estimate lies inside the forecast's interval.
+    pub run_estimate_covered: usize,
+    /// Facilities whose forecast from all cases names the run's category as the most likely.
+    pub same_category: usize,
+    pub calibration: Vec<CalibrationRow>,
+    pub per_facility: Vec<FacilityCheck>,
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
+    ParquetReader::new(file).finish().ctx(|| format!("reading {}", path.display()))
+}
+
+/// The run's facility results: id → (cases, rate, interval, category).
+fn run_results(path: &Path) -> Result<BTreeMap<String, (f64, f64, (f64, f64), String)>> {
+    let df = read_parquet(path)?;
+    let ctx = || format!("reading {}", path.display());
+    let float = |n: &str| -> Result<Float64Chunked> { Ok(df.column(n).and_then(|c| c.cast(&DataType::Float64)).ctx(ctx)?.f64().ctx(ctx)?.clone()) };
+    let text = |n: &str| -> Result<StringChunked> { Ok(df.column(n).and_then(|c| c.cast(&DataType::String)).ctx(ctx)?.str().ctx(ctx)?.clone()) };
+    let (ids, categories) = (text("facility_id")?, text("category")?);
+    let (cases, rate, low, high) = (float("cases")?, float("risk_standardized_rate")?, float("interval_low")?, float("interval_high")?);
+    let mut out = BTreeMap::new();
+    for i in 0..df.height() {
+        let (Some(id), Some(c), Some(r)) = (ids.get(i), cases.get(i), rate.get(i)) else { continue };
+        let (Some(lo), Some(hi)) = (low.get(i), high.get(i)) else {
+            return Err(AscqrError::Other(format!("{}: facility {id} has no bootstrap interval; the check needs a run with --bootstrap", path.display())));
+        };
+        out.insert(id.to_string(), (c, r, (lo, hi), categories.get(i).unwrap_or_default().to_string()));
+    }
+    Ok(out)
+}
+
+pub fn check(run: &Path, measure: MeasureId, options: &CheckOptions) -> Result<CheckReport> {
+    let dir = run.join(measure.as_str());
+    let model = SavedModel::load(&dir.join("model"))?;
+    let results = run_results(&dir.join("model/facilities.parquet"))?;
+    // Procedure dates from the cohort, to split each facility's cases at `months`.
+    let analysis = read_parquet(&dir.join("features/analysis.parquet"))?;
+    let cohort = read_parquet(&dir.join("cohort/cohort.parquet"))?;
+    let ctx = || "joining procedure dates".to_string();
+    let dated = analysis
+        .lazy()
+        .join(cohort.lazy().select([col("procedure_id"), col("procedure_date")]), [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
+        .collect()
+        .ctx(ctx)?;
+    let dates = dated.column("procedure_date").and_then(|c| c.cast(&DataType::Int32)).ctx(ctx)?;
+    let dates = dates.i32().ctx(ctx)?;
+    let first = dates.min().ok_or_else(|| AscqrError::Other(format!("{}: no procedure", dir.display())))?;
+    let start = crate::claims::sink::days_to_date(first);
+    let period_start = chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&start), 1, 1).expect("a valid date");
+    let cut = crate::claims::sink::date_to_days(period_start + chrono::Months::new(options.months));
+    let early: Vec<bool> = dates.iter().map(|d| d.is_some_and(|d| d < cut)).collect();
+    let all = grouped_patterns(&dated, &model, None)?;
+    let early = grouped_patterns(&dated, &model, Some(&early))?;
+
+    let mut per_facility = Vec::new();
+    for (id, patterns) in &all {
+        let Some((cases, run_rate, run_interval, run_category)) = results.get(id) else { continue };
+        if *cases < model.min_cases as f64 {
+            continue;
+        }
+        let whole = forecast(&model, patterns, &ScoredCases::Observed, &options.forecast);
+        let seen: Vec<Pattern> = early.get(id).cloned().unwrap_or_default();
+        let seen_cases: f64 = seen.iter().map(|p| p.cases).sum();
+        let early_forecast = if seen_cases > 0.0 {
+            let extra = super::facility::whole_cases(seen.clone(), cases - seen_cases);
+            forecast(&model, &seen, &ScoredCases::ObservedPlus(extra), &options.forecast)
+        } else {
+            // Nothing seen yet: the intercept's prior, and every case simulated.
+            let extra = super::facility::whole_cases(patterns.clone(), *cases);
+            forecast(&model, &[], &ScoredCases::Instead(extra), &options.forecast)
+        };
+        per_facility.push(FacilityCheck {
+            facility_id: id.clone(),
+            cases: *cases,
+            run_rate: *run_rate,
+            run_interval: *run_interval,
+            run_category: run_category.clone(),
+            forecast_rate: whole.rate,
+            forecast_interval: whole.interval,
+            forecast_category: whole.most_likely_category.clone(),
+            early_cases: seen_cases,
+            early_probabilities: early_forecast.category_probabilities,
+        });
+    }
+    let largest = per_facility.iter().map(|f| (f.forecast_rate - f.run_rate).abs() / (f.run_interval.1 - f.run_interval.0)).fold(0.0, f64::max);
+    let covered = per_facility.iter().filter(|f| f.forecast_interval.0 <= f.run_rate && f.run_rate <= f.forecast_interval.1).count();
+    let same = per_facility.iter().filter(|f| f.forecast_category == f.run_category).count();
+    let outcomes: Vec<(BTreeMap<String, f64>, String)> = per_facility.iter().map(|f| (f.early_probabilities.clone(), f.run_category.clone())).collect();
+    Ok(CheckReport {
+        measure,
+        model_label: model.label.clone(),
+        options: options.clone(),
+        facilities: per_facility.len(),
+        largest_estimate_difference: largest,
+        run_estimate_covered: covered,
+        same_category: same,
+        calibration: calibration_table(&outcomes, options.bins),
+        per_facility,
+    })
+}
+
+impl CheckReport {
+    /// The calibration table as Markdown.
+    pub fn calibration_markdown(&self) -> String {
+        let mut s = String::from("| category | forecast probability | facilities | mean forecast | share that happened |\n|---|---|---|---|---|\n");
+        for r in &self.calibration {
+            s.push_str(&format!("| {} | {:.1}–{:.1} | {} | {:.3} | {:.3} |\n", r.category, r.low, r.high, r.forecasts, r.mean_probability, r.observed_share));
+        }
+        // Totals: the sum of the forecast probabilities is the number of facilities the forecasts
+        // expect in a category; calibrated forecasts expect about as many as happen.
+        s.push_str("\n| category | facilities expected (sum of probabilities) | facilities in it |\n|---|---|---|\n");
+        let mut totals: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+        for r in &self.calibration {
+            let t = totals.entry(r.category.as_str()).or_default();
+            t.0 += r.mean_probability * r.forecasts as f64;
+            t.1 += (r.observed_share * r.forecasts as f64).round() as usize;
+        }
+        for (category, (expected, happened)) in totals {
+            s.push_str(&format!("| {category} | {expected:.1} | {happened} |\n"));
+        }
+        s
+    }
+}
