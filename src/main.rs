@@ -413,6 +413,10 @@ Examples:
         /// What-if: VAR=P sets the 0/1 risk variable VAR for a share P of the cases (repeatable).
         #[arg(long, value_parser = parse_share)]
         what_if_share: Vec<(String, f64)>,
+        /// The analysis file the model was fitted on (e.g. RUN/asc12/features/analysis.parquet):
+        /// the model's log-likelihood there is re-evaluated and must match the stored value.
+        #[arg(long)]
+        model_data: Option<PathBuf>,
         /// Monte-Carlo draws.
         #[arg(long, default_value_t = 2000)]
         draws: usize,
@@ -926,7 +930,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let result = ascqr::pipeline::run(&claims, &config, &dict, std::env::args().collect(), &out)?;
             print_run_summary(&result);
         }
-        Command::Forecast { model, claims, facility, period, through_year, dictionary, what_if_visits, project_cases, what_if_cases, what_if_share, draws, seed, out } => {
+        Command::Forecast { model, claims, facility, period, through_year, dictionary, what_if_visits, project_cases, what_if_cases, what_if_share, model_data, draws, seed, out } => {
             let dict = load_dictionary(dictionary.as_deref())?;
             let request = ascqr::forecast::facility::ForecastRequest {
                 model,
@@ -936,6 +940,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 through_year,
                 what_if: ascqr::forecast::facility::WhatIf { visits: what_if_visits, project_cases, cases: what_if_cases, shares: what_if_share },
                 options: ascqr::forecast::ForecastOptions { draws, seed, ..Default::default() },
+                model_data,
             };
             let results = ascqr::forecast::facility::run(&request, &dict)?;
             let written = ascqr::forecast::facility::write(&out, &results)?;

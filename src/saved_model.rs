@@ -133,6 +133,29 @@ impl SavedModel {
         Ok(())
     }
 
+    /// Reads the analysis file the model was fitted on and checks that the objective at the
+    /// stored parameters is the stored one (relative 1e-8): a model that was edited, or does not
+    /// belong to that file, is refused.
+    pub fn verify_against(&self, analysis: &Path) -> Result<f64> {
+        let spec = crate::hglm::DataSpec {
+            outcome: "outcome".into(),
+            group: "facility_id".into(),
+            covariates: Some(self.coefficient_names[1..].to_vec()),
+            cases: None,
+        };
+        let data = AnalysisData::read(analysis, &spec)?;
+        let value = self.reevaluate(&data)?;
+        if (value - self.loglik_at_estimates).abs() > 1e-8 * self.loglik_at_estimates.abs().max(1.0) {
+            return Err(AscqrError::Other(format!(
+                "{}: the saved {} model's log-likelihood on this file is {value:.6}, but the model stores {:.6}: the model was edited or was not fitted on this file",
+                analysis.display(),
+                self.measure,
+                self.loglik_at_estimates
+            )));
+        }
+        Ok(value)
+    }
+
     /// Recomputes the Laplace log-likelihood of `data` at the stored parameters. `data` must have
     /// the model's coefficient names, in order.
     pub fn reevaluate(&self, data: &AnalysisData) -> Result<f64> {

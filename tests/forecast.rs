@@ -90,6 +90,7 @@ fn forecasts_from_a_facility_s_own_cases_agree_with_the_national_run() {
         through_year: None,
         what_if: WhatIf::default(),
         options: options.clone(),
+        model_data: Some(out.join("asc18/features/analysis.parquet")),
     };
     let from_claims = facility::run(&request, dict).unwrap();
     assert_eq!(from_claims.len(), 1);
@@ -107,7 +108,15 @@ fn forecasts_from_a_facility_s_own_cases_agree_with_the_national_run() {
     let total: f64 = json["category_probabilities"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
     assert!((total - 1.0).abs() < 1e-12);
 
+    // A model that does not belong to the analysis file named with it is refused.
+    let mut edited = model.clone();
+    edited.coefficients[1] += 0.1;
+    let edited_dir = dir.path().join("edited");
+    edited.save(&edited_dir).unwrap();
+    let refused = facility::run(&ForecastRequest { model: edited_dir, ..request.clone() }, dict).unwrap_err().to_string();
+    assert!(refused.contains("was edited or was not fitted on this file"), "{refused}");
+
     // What-if: more visits than observed raise the forecast.
-    let more = facility::run(&ForecastRequest { what_if: WhatIf { visits: Some(f.observed_visits + 10.0), ..Default::default() }, ..request }, dict).unwrap();
+    let more = facility::run(&ForecastRequest { what_if: WhatIf { visits: Some(f.observed_visits + 10.0), ..Default::default() }, model_data: None, ..request }, dict).unwrap();
     assert!(more[0].forecast.rate > f.rate);
 }

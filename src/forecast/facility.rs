@@ -47,6 +47,9 @@ pub struct ForecastRequest {
     pub through_year: Option<i32>,
     pub what_if: WhatIf,
     pub options: ForecastOptions,
+    /// The analysis file the (single) model was fitted on: its objective is re-evaluated at the
+    /// stored parameters first, and the forecast refused when it differs.
+    pub model_data: Option<PathBuf>,
 }
 
 /// One measure's forecast as written to `forecast.json`.
@@ -288,6 +291,13 @@ pub fn apply_what_if(model: &SavedModel, observed: Vec<Pattern>, what_if: &WhatI
 /// Forecasts every measure the model path names for the facility; one result per measure.
 pub fn run(request: &ForecastRequest, dict: &Dictionary) -> Result<Vec<FacilityForecast>> {
     let models = find_models(&request.model)?;
+    if let Some(data) = &request.model_data {
+        let [(file, model)] = models.as_slice() else {
+            return Err(AscqrError::InvalidOption(format!("--model-data checks one model, but {} holds {}: name one measure's model", request.model.display(), models.len())));
+        };
+        let value = model.verify_against(data)?;
+        tracing::info!("{}: log-likelihood {value:.6} on {} matches the stored value", file.display(), data.display());
+    }
     let mut results = Vec::new();
     for (file, model) in models {
         model.check_dictionary(dict)?;
