@@ -11,7 +11,8 @@
 //! * [`standardize`] — predicted/expected, standardized ratios and rates, categories;
 //! * [`output`] — files that appear only when complete;
 //! * [`saved_model`] — a national fit saved for scoring one ASC's claims later;
-//! * [`forecast`] — the posterior of one ASC's intercept and its forecast rate (core only);
+//! * [`forecast`] — one ASC's forecast against a saved model: the intercept's posterior, what CMS
+//!   would publish with category probabilities, the what-if mode, and the check against a run;
 //! * [`pipeline`] — `ascqr run`: every stage for every measure, the manifest;
 //! * [`report`] — the shareable facility report and national table (CMS layouts, suppression);
 //! * [`web`] — the web-based measures (ASC-1-4, 9, 11, 13, 14, 20) from chart-abstraction records, sampling and the HQR batch file.

@@ -670,7 +670,8 @@ fn print_forecast(r: &ascqr::forecast::facility::FacilityForecast) {
         return;
     }
     println!("   forecast{unit}: {} (95% interval {} to {}); national {}", p.value, p.interval.0, p.interval.1, p.national);
-    let probabilities: Vec<String> = f.category_probabilities.iter().filter(|(_, &v)| v > 0.0).map(|(k, v)| format!("{k} {:.0}%", v * 100.0)).collect();
+    let percent = |v: f64| if v > 0.0 && v < 0.005 { "<1%".to_string() } else if v < 1.0 && v > 0.995 { ">99%".to_string() } else { format!("{:.0}%", v * 100.0) };
+    let probabilities: Vec<String> = f.category_probabilities.iter().filter(|(_, &v)| v > 0.0).map(|(k, &v)| format!("{k} {}", percent(v))).collect();
     println!("   category: {}", probabilities.join(" · "));
     println!("   uncertainty included: {}", f.uncertainty_included.join("; "));
     println!("   not included: {}", f.uncertainty_not_included.join("; "));
