@@ -316,13 +316,26 @@ fn parse_kind(file: &str, row: usize, kind: &str, definition: &str) -> Result<Va
     })
 }
 
-/// One ICD-10-CM → condition-category mapping row.
+/// One ICD-10-CM → condition-category mapping row. The crosswalk changes between years (CMS's
+/// payment year Y maps the diagnoses of calendar year Y − 1), so a row may be bounded to the
+/// calendar years of the diagnosis's claim, inclusive; no bound means every year.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DxToCc {
     pub icd10cm: String,
     pub cc: u16,
+    #[serde(default)]
+    pub year_first: Option<i32>,
+    #[serde(default)]
+    pub year_last: Option<i32>,
     pub source: String,
     pub status: String,
+}
+
+impl DxToCc {
+    /// Whether the row holds in every year.
+    pub fn is_every_year(&self) -> bool {
+        self.year_first.is_none() && self.year_last.is_none()
+    }
 }
 
 /// One row of `measures/asc12/<version>/exclusion_codes.csv`.
@@ -663,13 +676,22 @@ impl Dictionary {
         &self.measures[&m]
     }
 
-    /// The condition categories each ICD-10-CM code maps to.
+    /// The condition categories each ICD-10-CM code maps to in some year.
     pub fn cc_map(&self) -> HashMap<&str, Vec<u16>> {
         let mut map: HashMap<&str, Vec<u16>> = HashMap::new();
         for r in &self.dx_to_cc {
-            map.entry(r.icd10cm.as_str()).or_default().push(r.cc);
+            let ccs = map.entry(r.icd10cm.as_str()).or_default();
+            if !ccs.contains(&r.cc) {
+                ccs.push(r.cc);
+            }
         }
         map
+    }
+
+    /// Codes whose every mapping row holds in every year.
+    pub fn codes_mapped_alike_every_year(&self) -> HashSet<&str> {
+        let varying: HashSet<&str> = self.dx_to_cc.iter().filter(|r| !r.is_every_year()).map(|r| r.icd10cm.as_str()).collect();
+        self.dx_to_cc.iter().map(|r| r.icd10cm.as_str()).filter(|c| !varying.contains(c)).collect()
     }
 }
 
@@ -679,7 +701,7 @@ pub struct CcImport {
     pub input: String,
     pub output: String,
     pub rows_read: u64,
-    /// Distinct (code, category) pairs written.
+    /// Distinct (code, category, years) rows written.
     pub mappings: usize,
     pub codes: usize,
     /// Condition categories some measure's risk variable uses that no imported code maps to.
@@ -692,8 +714,9 @@ pub struct CcImport {
 /// Input: a comma-separated file with a header row holding a code column (`icd10cm`,
 /// `diagnosis_code` or `dx`) and a category column (`cc`); other columns are ignored. Codes may
 /// carry dots and lower case (`i50.9` → `I509`); a code with several categories has one row per
-/// category. A code that is not ICD-10-CM shaped or a category outside 1–201 is an error naming
-/// the file, row, column and value. Writes `OUT/condition-categories/icd10cm_to_cc.csv` in the
+/// category. Optional `year_first` and `year_last` (or one `year`) bound a row to the calendar
+/// years of the diagnosis's claim; empty means no bound. A code that is not ICD-10-CM shaped, a
+/// category outside 1–201 or a bad year is an error naming the file, row, column and value. Writes `OUT/condition-categories/icd10cm_to_cc.csv` in the
 /// dictionary's layout with status `official` and `version` as given.
 pub fn import_cc_crosswalk(input: &Path, out: &Path, version: &str, dict: &Dictionary) -> Result<CcImport> {
     use crate::claims::{schema::CodeShape, shapes::has_shape};
@@ -709,7 +732,11 @@ pub fn import_cc_crosswalk(input: &Path, out: &Path, version: &str, dict: &Dicti
         table: "condition-category crosswalk".into(),
         column: "cc".into(),
     })?;
-    let mut pairs = BTreeSet::new();
+    // Optional: the calendar years a row holds in (`year_first`, `year_last`, or one `year`).
+    let year_first_col = find(&["year_first"]);
+    let year_last_col = find(&["year_last"]);
+    let year_col = find(&["year"]);
+    let mut pairs: BTreeSet<(String, u16, Option<i32>, Option<i32>)> = BTreeSet::new();
     let mut record = csv::StringRecord::new();
     let mut row = 0u64;
     while crate::claims::validate::read_record(&mut reader, &mut record, input, row + 1)? {
@@ -728,18 +755,36 @@ pub fn import_cc_crosswalk(input: &Path, out: &Path, version: &str, dict: &Dicti
             return Err(bad(&headers[code_col], raw_code, "an ICD-10-CM code"));
         }
         let cc: u16 = raw_cc.trim().parse().ok().filter(|c| (1..=201).contains(c)).ok_or_else(|| bad("cc", raw_cc, "a condition category 1-201"))?;
-        pairs.insert((code, cc));
+        let year = |col: Option<usize>| -> Result<Option<i32>> {
+            let Some(k) = col else { return Ok(None) };
+            let raw = record.get(k).unwrap_or("").trim();
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            raw.parse().ok().filter(|y| (1990..=2100).contains(y)).map(Some).ok_or_else(|| bad(&headers[k], raw, "a calendar year (empty: no bound)"))
+        };
+        let (first, last) = match year_col {
+            Some(_) => (year(year_col)?, year(year_col)?),
+            None => (year(year_first_col)?, year(year_last_col)?),
+        };
+        if let (Some(a), Some(b)) = (first, last) {
+            if a > b {
+                return Err(bad("year_last", &b.to_string(), &format!("a year from year_first ({a}) on")));
+            }
+        }
+        pairs.insert((code, cc, first, last));
     }
     let source = input.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let mut text = String::from("icd10cm,cc,source,status,version\n");
-    for (code, cc) in &pairs {
-        text.push_str(&format!("{code},{cc},{},official,{}\n", csv_field(&source), csv_field(version)));
+    let mut text = String::from("icd10cm,cc,year_first,year_last,source,status,version\n");
+    let show = |y: &Option<i32>| y.map(|y| y.to_string()).unwrap_or_default();
+    for (code, cc, first, last) in &pairs {
+        text.push_str(&format!("{code},{cc},{},{},{},official,{}\n", show(first), show(last), csv_field(&source), csv_field(version)));
     }
     let target = out.join("condition-categories");
     std::fs::create_dir_all(&target).map_err(|e| AscqrError::io(&target, e))?;
     let target = target.join("icd10cm_to_cc.csv");
     crate::output::write_atomic(&target, text.as_bytes())?;
-    let mapped: BTreeSet<u16> = pairs.iter().map(|(_, cc)| *cc).collect();
+    let mapped: BTreeSet<u16> = pairs.iter().map(|(_, cc, _, _)| *cc).collect();
     let mut used = BTreeSet::new();
     for def in dict.measures.values() {
         for v in &def.risk_variables {
@@ -753,7 +798,7 @@ pub fn import_cc_crosswalk(input: &Path, out: &Path, version: &str, dict: &Dicti
         output: target.display().to_string(),
         rows_read: row,
         mappings: pairs.len(),
-        codes: pairs.iter().map(|(c, _)| c).collect::<BTreeSet<_>>().len(),
+        codes: pairs.iter().map(|(c, _, _, _)| c).collect::<BTreeSet<_>>().len(),
         categories_used_but_empty: used.difference(&mapped).copied().collect(),
     })
 }
@@ -932,6 +977,19 @@ mod tests {
         std::fs::write(&input, "icd10cm,cc\n85,I509\n").unwrap();
         let e = import_cc_crosswalk(&input, &overlay, "v", &embedded).unwrap_err().to_string();
         assert!(e.contains("row 1, column `icd10cm`: value \"85\" is not an ICD-10-CM code"), "{e}");
+        // A crosswalk by year: one `year` column bounds each row to that year.
+        std::fs::write(&input, "year,icd10cm,cc\n2021,E1152,108\n2022,E1152,106\n2021,E1152,106\n").unwrap();
+        let report = import_cc_crosswalk(&input, &overlay, "cms-by-year", &embedded).unwrap();
+        assert_eq!(report.mappings, 3);
+        let d = Dictionary::load(Some(&overlay)).unwrap();
+        let years: Vec<(u16, Option<i32>, Option<i32>)> = d.dx_to_cc.iter().map(|r| (r.cc, r.year_first, r.year_last)).collect();
+        assert_eq!(years, vec![(106, Some(2021), Some(2021)), (106, Some(2022), Some(2022)), (108, Some(2021), Some(2021))]);
+        std::fs::write(&input, "icd10cm,cc,year_first,year_last\nI509,85,2023,2021\n").unwrap();
+        let e = import_cc_crosswalk(&input, &overlay, "v", &embedded).unwrap_err().to_string();
+        assert!(e.contains("row 1, column `year_last`: value \"2021\""), "{e}");
+        std::fs::write(&input, "icd10cm,cc,year_first\nI509,85,20x1\n").unwrap();
+        let e = import_cc_crosswalk(&input, &overlay, "v", &embedded).unwrap_err().to_string();
+        assert!(e.contains("column `year_first`: value \"20x1\" is not a calendar year"), "{e}");
     }
 
     #[test]

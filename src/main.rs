@@ -176,8 +176,10 @@ Example:
     /// Import an official ICD-10-CM -> condition category crosswalk as a dictionary overlay.
     #[command(after_help = "\
 Reads a CSV with a header row holding a code column (icd10cm, diagnosis_code or dx; dots and lower
-case are accepted) and a cc column (1-201; one row per code and category), and writes
-OUT/condition-categories/icd10cm_to_cc.csv in the data dictionary's layout (status official).
+case are accepted) and a cc column (1-201; one row per code and category), optionally with the
+calendar years of the claim a row holds in (year_first and year_last, empty = no bound, or one
+year column for a crosswalk by year), and writes OUT/condition-categories/icd10cm_to_cc.csv in the
+data dictionary's layout (status official).
 Then pass --dictionary OUT to `ascqr features` to use it instead of the shipped reconstruction.
 Reports the categories the measures' risk variables use that no imported code maps to.
 

@@ -63,7 +63,8 @@ pub fn analysis_frame(claims_dir: &Path, measure: MeasureId, cohort: &DataFrame,
         .filter(
             col("is_history").or(col("is_index").and(col("dx").neq(col("index_principal_dx")).fill_null(lit(true)))),
         )
-        .select([col("procedure_id"), col("dx"), col("is_history")])
+        // The claim's year picks the crosswalk's rows for that year.
+        .select([col("procedure_id"), col("dx"), col("is_history"), col("claim_date").dt().year().alias("dx_year")])
         .unique(None, UniqueKeepStrategy::Any);
 
     // Membership tables: which dx / CC switches on which variable.
@@ -101,13 +102,24 @@ pub fn analysis_frame(claims_dir: &Path, measure: MeasureId, cohort: &DataFrame,
     let dx_members = DataFrame::new(n, vec![strings("dx", dx_var.0), strings("variable", dx_var.1), Column::new("complication".into(), dx_var.2)]).ctx(ctx)?;
     let n = hcpcs_var.0.len();
     let hcpcs_members = DataFrame::new(n, vec![strings("hcpcs", hcpcs_var.0), strings("variable", hcpcs_var.1)]).ctx(ctx)?;
-    let (codes, ccs): (Vec<String>, Vec<i64>) = dict.dx_to_cc.iter().map(|r| (r.icd10cm.clone(), r.cc as i64)).unzip();
-    let crosswalk = DataFrame::new(codes.len(), vec![strings("dx", codes), Column::new("cc".into(), ccs)]).ctx(ctx)?;
+    let rows = &dict.dx_to_cc;
+    let crosswalk = DataFrame::new(
+        rows.len(),
+        vec![
+            strings("dx", rows.iter().map(|r| r.icd10cm.clone()).collect()),
+            Column::new("cc".into(), rows.iter().map(|r| r.cc as i64).collect::<Vec<_>>()),
+            Column::new("year_first".into(), rows.iter().map(|r| r.year_first).collect::<Vec<_>>()),
+            Column::new("year_last".into(), rows.iter().map(|r| r.year_last).collect::<Vec<_>>()),
+        ],
+    )
+    .ctx(ctx)?;
+    let in_years = col("year_first").is_null().or(col("dx_year").gt_eq(col("year_first"))).and(col("year_last").is_null().or(col("dx_year").lt_eq(col("year_last"))));
 
     let counts_rule = col("is_history").or(col("complication").not());
     let by_cc = sourced
         .clone()
         .join(crosswalk.lazy(), [col("dx")], [col("dx")], JoinArgs::new(JoinType::Inner))
+        .filter(in_years)
         .join(cc_members.lazy(), [col("cc")], [col("cc")], JoinArgs::new(JoinType::Inner))
         .filter(counts_rule.clone())
         .select([col("procedure_id"), col("variable")]);

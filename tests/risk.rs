@@ -211,3 +211,68 @@ fn risk_variable_edges_on_hand_made_claims() {
     assert_eq!(codes, vec!["Z1211"]);
     assert_eq!(unmapped.column("fields").unwrap().i64().unwrap().get(0), Some(4));
 }
+
+/// The crosswalk has years: F01.51 (vascular dementia with behavioral disturbance) maps to
+/// category 51 (dementia) for the diagnoses of 2019–2022 (payment years 2020–2023), and to no
+/// category in 2018 (payment year 2019), though the code existed then.
+#[test]
+fn a_diagnosis_maps_to_a_category_by_the_year_of_its_claim() {
+    use ascqr::claims::Table;
+    let dict = Dictionary::embedded().unwrap();
+    let rows: Vec<_> = dict.dx_to_cc.iter().filter(|r| r.icd10cm == "F0151").collect();
+    assert_eq!(rows.iter().map(|r| (r.cc, r.year_first, r.year_last)).collect::<Vec<_>>(), vec![(51, Some(2019), Some(2022))]);
+    assert!(!dict.codes_mapped_alike_every_year().contains("F0151"));
+    assert!(dict.codes_mapped_alike_every_year().contains("I509"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let line = |claim: &'static str, bene: &'static str, date: &'static str, hcpcs: &'static str, dx: &'static str| {
+        vec![
+            ("claim_id", claim),
+            ("line_num", "1"),
+            ("bene_id", bene),
+            ("claim_from_date", date),
+            ("claim_thru_date", date),
+            ("line_first_date", date),
+            ("hcpcs", hcpcs),
+            ("place_of_service", "24"),
+            ("provider_specialty", "20"),
+            ("billing_npi", "1234567890"),
+            ("principal_dx", dx),
+            ("dx_version", "0"),
+        ]
+    };
+    write_extract(
+        dir.path(),
+        &[(
+            Table::Carrier,
+            vec![
+                // A: the dementia code on an office claim of December 2018: no category then.
+                line("PA", "A", "2019-03-01", "29881", "M2321"),
+                line("XA", "A", "2018-12-01", "99213", "F0151"),
+                // B: the same code on an office claim of January 2021: dementia.
+                line("PB", "B", "2021-06-01", "29881", "M2321"),
+                line("XB", "B", "2021-01-04", "99213", "F0151"),
+            ],
+        )],
+    );
+    let day = |s: &str| ascqr::claims::validate::parse_iso_date(s).unwrap();
+    let cohort = DataFrame::new(
+        2,
+        vec![
+            Column::new("procedure_id".into(), ["PA", "PB"]),
+            Column::new("bene_id".into(), ["A", "B"]),
+            Column::new("facility_npi".into(), ["1234567890"; 2]),
+            Column::new("procedure_date".into(), [day("2019-03-01"), day("2021-06-01")]).cast(&DataType::Date).unwrap(),
+            Column::new("birth_date".into(), [day("1950-01-01"); 2]).cast(&DataType::Date).unwrap(),
+            Column::new("n_qualifying".into(), [1i64, 1]),
+            Column::new("primary_hcpcs".into(), ["29881", "29881"]),
+            Column::new("work_rvu".into(), [7.03, 7.03]),
+            Column::new("unplanned_visit".into(), [false; 2]),
+        ],
+    )
+    .unwrap();
+    let a = ascqr::risk::analysis_frame(dir.path(), MeasureId::Asc17, &cohort, dict).unwrap();
+    let a = a.sort(["procedure_id"], Default::default()).unwrap();
+    let dementia: Vec<f64> = a.column("dementia").unwrap().f64().unwrap().iter().map(|x| x.unwrap()).collect();
+    assert_eq!(dementia, vec![0.0, 1.0], "F0151 counts in 2021, not in 2018");
+}

@@ -698,13 +698,39 @@ def derive_condition_categories(ctx, dx_codes, needed_ccs):
         payment[code] = (years[y], os.path.basename(SRC_HCC_PY))
     covered = set(payment)  # any V24 payment mapping, any HCC
 
+    # Per year: a payment year's table lists every code valid that year, mapped or not, and
+    # payment year Y maps the diagnoses of calendar year Y - 1. A code whose needed categories
+    # differ between two years in which it exists gets one row per category and run of years;
+    # years in which a code does not exist do not bound it (it cannot occur on a claim then).
+    exists = defaultdict(set)
+    for r in read_dicts(ctx.path(SRC_HCC_PY)):
+        exists[norm_code(r["diagnosis_code"])].add(int(r["payment_year"].strip()))
+    def needed_of(ccs):
+        return {V24_TO_201.get(x, x) for x in ccs} & set(needed_ccs)
+    first_year, last_year = int(HCC_PY_YEARS[0]) - 1, int(HCC_PY_YEARS[-1]) - 1
+
     rows = []
     used_sources = {SRC_RA_2026, SRC_HCC_PY, SRC_CC_LABELS}
     for code in sorted(payment):
         ccs, src = payment[code]
-        for c in sorted({V24_TO_201.get(x, x) for x in ccs}, key=int):
-            if c in needed_ccs:
-                rows.append([code, c, src, "cms-v24", VERSION])
+        years = sorted(exists.get(code, ()))
+        by_year = {y: needed_of(py[code].get(str(y), set())) for y in years}
+        if len({frozenset(v) for v in by_year.values()}) > 1:
+            for c in sorted(set().union(*by_year.values()), key=int):
+                run = []
+                for y in years + [None]:
+                    if y is not None and c in by_year[y] and (not run or y == run[-1] + 1):
+                        run.append(y)
+                        continue
+                    if run:
+                        lo, hi = run[0] - 1, run[-1] - 1
+                        rows.append([code, c, "" if lo <= first_year else str(lo),
+                                     "" if hi >= last_year else str(hi),
+                                     os.path.basename(SRC_HCC_PY), "cms-v24", VERSION])
+                    run = [y] if y is not None and c in by_year[y] else []
+            continue
+        for c in sorted(needed_of(ccs), key=int):
+            rows.append([code, c, "", "", src, "cms-v24", VERSION])
     rule_ccs = {cc for cc, _ in RECONSTRUCTED_CC_RULES}
     for code in sorted(dx_codes):
         if code in covered:
@@ -719,12 +745,13 @@ def derive_condition_categories(ctx, dx_codes, needed_ccs):
                 src = "reconstructed:" + "|".join(prefixes)
                 if any(p[0] in "ST" for p in prefixes):
                     src += " (7th char A/B/C)"
-                rows.append([code, cc, src, "reconstructed", VERSION])
+                rows.append([code, cc, "", "", src, "reconstructed", VERSION])
                 used_sources.add(SRC_CCS_DX)
             break
-    rows.sort(key=lambda r: (r[0], int(r[1])))
+    rows.sort(key=lambda r: (r[0], int(r[1]), r[2]))
     ctx.write("condition-categories/icd10cm_to_cc.csv",
-              ["icd10cm", "cc", "source", "status", "version"], rows, sorted(used_sources))
+              ["icd10cm", "cc", "year_first", "year_last", "source", "status", "version"], rows,
+              sorted(used_sources))
     present = Counter(r[1] for r in rows)
     missing = sorted((c for c in needed_ccs if present[c] == 0), key=int)
     nonpayment_without_rule = sorted(

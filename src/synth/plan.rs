@@ -9,7 +9,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -260,6 +260,7 @@ impl World {
         let seed = options.seed;
         let cc_map: HashMap<String, Vec<u16>> =
             dict.cc_map().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let stable = dict.codes_mapped_alike_every_year();
 
         // Codes any measure's variables or exclusions use; history "noise" avoids all of them.
         let mut special: BTreeSet<String> = cc_map.keys().cloned().collect();
@@ -321,7 +322,7 @@ impl World {
         for (mi, m) in MeasureId::ALL.into_iter().enumerate() {
             let def = dict.measure(m);
             let others = other_codes(m);
-            let variables = variable_plans(m, def, &cc_map);
+            let variables = variable_plans(m, def, &cc_map, &stable);
             let measure_codes: BTreeSet<String> = variables
                 .iter()
                 .flat_map(|v| v.codes.iter().cloned())
@@ -510,7 +511,7 @@ fn code_pools(dict: &Dictionary, special: &BTreeSet<String>) -> CodePools {
     CodePools { neutral_dx, acute_dx, always_planned_dx, always_planned_pcs, potentially_planned_pcs, nonacute_dx }
 }
 
-fn variable_plans(m: MeasureId, def: &MeasureDefinition, cc_map: &HashMap<String, Vec<u16>>) -> Vec<VariablePlan> {
+fn variable_plans(m: MeasureId, def: &MeasureDefinition, cc_map: &HashMap<String, Vec<u16>>, stable: &HashSet<&str>) -> Vec<VariablePlan> {
     // CCs used by any dx-based variable of this measure: a code is usable for a variable only if
     // every CC it maps to belongs to that variable, so planting it switches on nothing else.
     let mut sorted_codes: Vec<(&String, &Vec<u16>)> = cc_map.iter().collect();
@@ -526,7 +527,10 @@ fn variable_plans(m: MeasureId, def: &MeasureDefinition, cc_map: &HashMap<String
                         .map(|(c, _)| c.to_string())
                         .collect();
                     let step = (all.len() / 60).max(1);
-                    all.into_iter().step_by(step).collect()
+                    // Only codes the crosswalk maps alike in every year, so the truth does not
+                    // depend on the claim's year (filtered after the choice, which keeps the
+                    // choice as it was before the crosswalk had years).
+                    all.into_iter().step_by(step).filter(|c| stable.contains(c.as_str())).collect()
                 }
                 VariableKind::Diagnoses(codes) => codes.iter().filter(|c| !cc_map.contains_key(*c)).cloned().collect(),
                 _ => vec![],
