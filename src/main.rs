@@ -813,18 +813,11 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             ascqr::risk::write_analysis(&out, measure, &analysis, &dict)?;
             println!("{measure}: {} procedures, {} risk variables; wrote {}", analysis.height(), dict.measure(measure).risk_variables.len(), out.display());
             // Codes outside the crosswalk set no variable: say how many, and which are commonest.
-            let unmapped = ascqr::risk::unmapped_codes(&claims, &dict)?;
-            let codes = unmapped.column("dx").and_then(|c| c.str().cloned()).ctx(|| "unmapped codes".into())?;
-            let fields = unmapped.column("fields").and_then(|c| c.i64().cloned()).ctx(|| "unmapped codes".into())?;
-            let mut text = String::from("icd10cm,diagnosis_fields\n");
-            for i in 0..unmapped.height() {
-                text.push_str(&format!("{},{}\n", codes.get(i).unwrap_or(""), fields.get(i).unwrap_or(0)));
-            }
-            ascqr::output::write_atomic(&out.join("unmapped_codes.csv"), text.as_bytes())?;
-            let top: Vec<String> = (0..unmapped.height().min(10)).map(|i| format!("{} ({})", codes.get(i).unwrap_or(""), fields.get(i).unwrap_or(0))).collect();
+            let unmapped = ascqr::risk::write_unmapped_codes(&claims, &dict, &out.join("unmapped_codes.csv"), false)?;
+            let top: Vec<String> = unmapped.most_frequent.iter().map(|(code, n)| format!("{code} ({n})")).collect();
             println!(
                 "{} distinct ICD-10-CM codes in the extract map to no condition category of the crosswalk (unmapped_codes.csv); most frequent: {}",
-                unmapped.height(),
+                unmapped.distinct_codes,
                 top.join(", ")
             );
         }

@@ -200,8 +200,8 @@ pub struct RunResult {
 }
 
 const PHI_NOTICE: &str = "This folder holds one row per procedure of Medicare claims: protected health information.\n\
-Keep it where the data use agreement allows; share only facility_report.*, national.csv and report.html\n\
-from the run folder, which suppress counts between 1 and 10.\n";
+Keep it where the data use agreement allows; share only facility_report.*, national.csv, report.html and\n\
+unmapped_codes.csv from the run folder, which suppress counts between 1 and 10.\n";
 
 fn timed<T>(stages: &mut Vec<StageRecord>, stage: String, f: impl FnOnce() -> Result<(T, u64)>) -> Result<T> {
     let start = Instant::now();
@@ -309,6 +309,17 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
             warnings.push(format!("web-based measures: {} rejected value(s), see web/rejects.csv", w.rejections.len()));
         }
     }
+    // Codes outside the crosswalk set no risk variable: how many, and which are commonest
+    // (issue 6). Counts between 1 and 10 are suppressed, as in every shareable file.
+    let unmapped = if measures.is_empty() {
+        None
+    } else {
+        Some(timed(&mut stages, "unmapped codes".into(), || {
+            let u = crate::risk::write_unmapped_codes(claims, dict, &out.join("unmapped_codes.csv"), true)?;
+            let n = u.distinct_codes as u64;
+            Ok((u, n))
+        })?)
+    };
     timed(&mut stages, "facility report".into(), || {
         let report = report::facility_report(&measures, web.as_ref().map(|w| w.report.summaries.as_slice()), plan.through_year);
         report::write_facility_report(out, &report)?;
@@ -342,11 +353,12 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
             "sampling_seed_web": plan.seed,
         },
         "measure_settings": measures.iter().map(|r| (r.measure.as_str(), serde_json::json!({ "rate_unit": r.rate_unit, "min_cases": r.min_cases }))).collect::<BTreeMap<_, _>>(),
+        "unmapped_diagnosis_codes": unmapped,
         "threads": rayon::current_num_threads(),
         "stages": stages,
         "warnings": warnings,
         "outputs": {
-            "shareable": ["facility_report.csv", "facility_report.parquet", "national.csv", "report.html"],
+            "shareable": ["facility_report.csv", "facility_report.parquet", "national.csv", "report.html", "unmapped_codes.csv"],
             "protected_health_information": plan.measures.iter().map(|m| format!("{m}/")).collect::<Vec<_>>(),
         },
         "suppression": "counts between 1 and 10 are written as <11 in shareable outputs; rates need the measure's minimum case count (web-based measures: 11)",

@@ -299,3 +299,32 @@ pub fn unmapped_codes(claims_dir: &Path, dict: &Dictionary) -> Result<DataFrame>
         .collect()
         .ctx(|| "finding unmapped codes".into())
 }
+
+/// What [`write_unmapped_codes`] found: how many distinct codes map to no category, and the
+/// commonest ten with their counts as written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnmappedSummary {
+    pub distinct_codes: usize,
+    pub most_frequent: Vec<(String, String)>,
+}
+
+/// Writes `path` (`icd10cm,diagnosis_fields`, most frequent first) from [`unmapped_codes`]. With
+/// `suppress`, counts between 1 and 10 are written `<11` (for a shareable run folder).
+pub fn write_unmapped_codes(claims_dir: &Path, dict: &Dictionary, path: &Path, suppress: bool) -> Result<UnmappedSummary> {
+    let unmapped = unmapped_codes(claims_dir, dict)?;
+    let ctx = || "unmapped codes".to_string();
+    let codes = unmapped.column("dx").and_then(|c| c.str().cloned()).ctx(ctx)?;
+    let fields = unmapped.column("fields").and_then(|c| c.i64().cloned()).ctx(ctx)?;
+    let shown = |n: i64| if suppress { crate::report::count_cell(n.max(0) as u64) } else { n.to_string() };
+    let mut text = String::from("icd10cm,diagnosis_fields\n");
+    let mut most_frequent = Vec::new();
+    for i in 0..unmapped.height() {
+        let (code, n) = (codes.get(i).unwrap_or(""), shown(fields.get(i).unwrap_or(0)));
+        text.push_str(&format!("{code},{n}\n"));
+        if i < 10 {
+            most_frequent.push((code.to_string(), n));
+        }
+    }
+    crate::output::write_atomic(path, text.as_bytes())?;
+    Ok(UnmappedSummary { distinct_codes: unmapped.height(), most_frequent })
+}

@@ -74,6 +74,14 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
         }
     }
     assert!(shown_cases > 0);
+
+    // Diagnosis codes outside the crosswalk: listed with suppressed counts, summarised in the
+    // manifest.
+    let unmapped = std::fs::read_to_string(a.join("unmapped_codes.csv")).unwrap();
+    let counts: Vec<&str> = unmapped.lines().skip(1).map(|l| l.rsplit(',').next().unwrap()).collect();
+    assert!(!counts.is_empty() && counts.iter().all(|c| *c == "<11" || c.parse::<u64>().unwrap() > 10), "{unmapped}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["unmapped_diagnosis_codes"]["distinct_codes"].as_u64().unwrap() as usize, counts.len());
     // Facilities under the minimum case count are published as too small, with footnote 1.
     let small = rows.iter().filter(|r| &r[header.iter().position(|h| h == "ASC-18 Performance Category").unwrap()] == "Number of Cases Too Small").count();
     assert!(small > 0);
@@ -98,7 +106,7 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
     assert_eq!(manifest["estimation"]["seed"], 3);
     assert!(manifest["dictionary"]["asc18"].is_object());
     let stages: Vec<&str> = manifest["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "facility report"]);
+    assert_eq!(stages, ["asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "unmapped codes", "facility report"]);
 
     // The national model is saved beside the fit, and checks itself against its data.
     let saved = ascqr::saved_model::SavedModel::load(&a.join("asc18/model")).unwrap();
