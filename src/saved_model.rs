@@ -115,8 +115,21 @@ impl SavedModel {
             return Err(AscqrError::Other(format!("{}: format {:?}, this engine reads {FORMAT:?}", path.display(), model.format)));
         }
         let p = model.coefficients.len();
+        let bad = |what: String| Err(AscqrError::Other(format!("{}: {what}", path.display())));
         if model.coefficient_names.len() != p || model.coefficient_covariance.as_ref().is_some_and(|c| c.len() != p || c.iter().any(|r| r.len() != p)) {
-            return Err(AscqrError::Other(format!("{}: coefficient names, values and covariance disagree in size", path.display())));
+            return bad("coefficient names, values and covariance disagree in size".into());
+        }
+        if model.coefficient_names.first().map(String::as_str) != Some("(Intercept)") {
+            return bad(format!("the first coefficient must be (Intercept), found {:?}", model.coefficient_names.first()));
+        }
+        if let Some(k) = model.coefficients.iter().position(|b| !b.is_finite()) {
+            return bad(format!("coefficient {} is {}", model.coefficient_names[k], model.coefficients[k]));
+        }
+        if !(model.random_intercept_sd >= 0.0 && model.random_intercept_sd.is_finite()) {
+            return bad(format!("random_intercept_sd {} is not a finite number ≥ 0", model.random_intercept_sd));
+        }
+        if !(model.national_observed_rate > 0.0 && model.national_observed_rate < 1.0) {
+            return bad(format!("national_observed_rate {} is not a proportion between 0 and 1", model.national_observed_rate));
         }
         Ok(model)
     }
@@ -133,7 +146,8 @@ impl SavedModel {
         Ok(())
     }
 
-    /// Reads the analysis file the model was fitted on and checks that the objective at the
+    /// Reads the analysis file the model was fitted on — one row per procedure with `outcome` and
+    /// `facility_id`, as `run` and `features` write it — and checks that the objective at the
     /// stored parameters is the stored one (relative 1e-8): a model that was edited, or does not
     /// belong to that file, is refused.
     pub fn verify_against(&self, analysis: &Path) -> Result<f64> {
@@ -145,7 +159,8 @@ impl SavedModel {
         };
         let data = AnalysisData::read(analysis, &spec)?;
         let value = self.reevaluate(&data)?;
-        if (value - self.loglik_at_estimates).abs() > 1e-8 * self.loglik_at_estimates.abs().max(1.0) {
+        // Written so that a NaN on either side fails too.
+        if !((value - self.loglik_at_estimates).abs() <= 1e-8 * self.loglik_at_estimates.abs().max(1.0)) {
             return Err(AscqrError::Other(format!(
                 "{}: the saved {} model's log-likelihood on this file is {value:.6}, but the model stores {:.6}: the model was edited or was not fitted on this file",
                 analysis.display(),

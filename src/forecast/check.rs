@@ -33,6 +33,8 @@ pub struct CheckOptions {
 pub struct FacilityCheck {
     pub facility_id: String,
     pub cases: f64,
+    /// The run's estimate and interval on the published scale (ASC-19: the ratio), like the
+    /// forecast's beside them.
     pub run_rate: f64,
     pub run_interval: (f64, f64),
     pub run_category: String,
@@ -49,7 +51,7 @@ pub struct CheckReport {
     pub model_label: String,
     pub options: CheckOptions,
     pub facilities: usize,
-    /// Largest |forecast rate − run rate| over the run's interval width.
+    /// Largest |forecast − run estimate| over the run's interval width (published scale).
     pub largest_estimate_difference: f64,
     /// Facilities whose run estimate lies inside the forecast's interval.
     pub run_estimate_covered: usize,
@@ -64,30 +66,47 @@ fn read_parquet(path: &Path) -> Result<DataFrame> {
     ParquetReader::new(file).finish().ctx(|| format!("reading {}", path.display()))
 }
 
-/// The run's facility results: id → (cases, rate, interval, category).
-fn run_results(path: &Path) -> Result<BTreeMap<String, (f64, f64, (f64, f64), String)>> {
+/// One facility of the run: cases, estimate and interval (on the published scale: the rate, or
+/// for a measure published as a ratio the ratio), category.
+struct RunFacility {
+    cases: f64,
+    estimate: f64,
+    interval: Option<(f64, f64)>,
+    category: String,
+}
+
+fn run_results(path: &Path, ratio_scale: bool) -> Result<BTreeMap<String, RunFacility>> {
     let df = read_parquet(path)?;
     let ctx = || format!("reading {}", path.display());
     let float = |n: &str| -> Result<Float64Chunked> { Ok(df.column(n).and_then(|c| c.cast(&DataType::Float64)).ctx(ctx)?.f64().ctx(ctx)?.clone()) };
     let text = |n: &str| -> Result<StringChunked> { Ok(df.column(n).and_then(|c| c.cast(&DataType::String)).ctx(ctx)?.str().ctx(ctx)?.clone()) };
     let (ids, categories) = (text("facility_id")?, text("category")?);
-    let (cases, rate, low, high) = (float("cases")?, float("risk_standardized_rate")?, float("interval_low")?, float("interval_high")?);
+    let estimate = float(if ratio_scale { "standardized_ratio" } else { "risk_standardized_rate" })?;
+    let (cases, low, high) = (float("cases")?, float("interval_low")?, float("interval_high")?);
     let mut out = BTreeMap::new();
     for i in 0..df.height() {
-        let (Some(id), Some(c), Some(r)) = (ids.get(i), cases.get(i), rate.get(i)) else { continue };
-        let (Some(lo), Some(hi)) = (low.get(i), high.get(i)) else {
-            return Err(AscqrError::Other(format!("{}: facility {id} has no bootstrap interval; the check needs a run with --bootstrap", path.display())));
-        };
-        out.insert(id.to_string(), (c, r, (lo, hi), categories.get(i).unwrap_or_default().to_string()));
+        let (Some(id), Some(c), Some(e)) = (ids.get(i), cases.get(i), estimate.get(i)) else { continue };
+        let interval = low.get(i).zip(high.get(i));
+        out.insert(id.to_string(), RunFacility { cases: c, estimate: e, interval, category: categories.get(i).unwrap_or_default().to_string() });
     }
     Ok(out)
+}
+
+/// The first day of the measure's period, from the run's manifest.
+fn period_start(run: &Path, measure: MeasureId) -> Result<chrono::NaiveDate> {
+    let path = run.join("manifest.json");
+    let bytes = std::fs::read(&path).map_err(|e| AscqrError::io(&path, e))?;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| AscqrError::Other(format!("{}: {e}", path.display())))?;
+    let first = manifest["plan"]["periods"][measure.as_str()][0].as_str().ok_or_else(|| AscqrError::Other(format!("{}: no period for {measure}", path.display())))?;
+    chrono::NaiveDate::parse_from_str(first, "%Y-%m-%d").map_err(|_| AscqrError::Other(format!("{}: period start {first:?} is not a date", path.display())))
 }
 
 pub fn check(run: &Path, measure: MeasureId, options: &CheckOptions) -> Result<CheckReport> {
     let dir = run.join(measure.as_str());
     let model = SavedModel::load(&dir.join("model"))?;
-    let results = run_results(&dir.join("model/facilities.parquet"))?;
-    // Procedure dates from the cohort, to split each facility's cases at `months`.
+    let ratio_scale = model.rate_unit == "ratio";
+    let results = run_results(&dir.join("model/facilities.parquet"), ratio_scale)?;
+    // Procedure dates from the cohort, to split each facility's cases `months` into the period.
     let analysis = read_parquet(&dir.join("features/analysis.parquet"))?;
     let cohort = read_parquet(&dir.join("cohort/cohort.parquet"))?;
     let ctx = || "joining procedure dates".to_string();
@@ -98,45 +117,61 @@ pub fn check(run: &Path, measure: MeasureId, options: &CheckOptions) -> Result<C
         .ctx(ctx)?;
     let dates = dated.column("procedure_date").and_then(|c| c.cast(&DataType::Int32)).ctx(ctx)?;
     let dates = dates.i32().ctx(ctx)?;
-    let first = dates.min().ok_or_else(|| AscqrError::Other(format!("{}: no procedure", dir.display())))?;
-    let start = crate::claims::sink::days_to_date(first);
-    let period_start = chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&start), 1, 1).expect("a valid date");
-    let cut = crate::claims::sink::date_to_days(period_start + chrono::Months::new(options.months));
+    let cut = crate::claims::sink::date_to_days(period_start(run, measure)? + chrono::Months::new(options.months));
     let early: Vec<bool> = dates.iter().map(|d| d.is_some_and(|d| d < cut)).collect();
     let all = grouped_patterns(&dated, &model, None)?;
     let early = grouped_patterns(&dated, &model, Some(&early))?;
 
+    // On the published scale: the rate, or the ratio (ASC-19).
+    let published = |f: &super::Forecast| if ratio_scale { (f.ratio, f.ratio_interval) } else { (f.rate, f.interval) };
     let mut per_facility = Vec::new();
-    for (id, patterns) in &all {
-        let Some((cases, run_rate, run_interval, run_category)) = results.get(id) else { continue };
-        if *cases < model.min_cases as f64 {
+    for (j, (id, patterns)) in all.iter().enumerate() {
+        let Some(r) = results.get(id) else { continue };
+        if r.cases < model.min_cases as f64 {
             continue;
         }
-        let whole = forecast(&model, patterns, &ScoredCases::Observed, &options.forecast);
+        let Some(run_interval) = r.interval else {
+            return Err(AscqrError::Other(format!("{}: facility {id} has no bootstrap interval; the check needs a run with --bootstrap", dir.display())));
+        };
+        // Each facility its own random streams, so Monte-Carlo errors do not line up across
+        // facilities in the calibration totals.
+        let facility_options = ForecastOptions { seed: options.forecast.seed.wrapping_add((j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)), ..options.forecast.clone() };
+        let whole = forecast(&model, patterns, &ScoredCases::Observed, &facility_options);
         let seen: Vec<Pattern> = early.get(id).cloned().unwrap_or_default();
         let seen_cases: f64 = seen.iter().map(|p| p.cases).sum();
         let early_forecast = if seen_cases > 0.0 {
-            let extra = super::facility::whole_cases(seen.clone(), cases - seen_cases);
-            forecast(&model, &seen, &ScoredCases::ObservedPlus(extra), &options.forecast)
+            let extra = super::facility::whole_cases(seen.clone(), r.cases - seen_cases);
+            forecast(&model, &seen, &ScoredCases::ObservedPlus(extra), &facility_options)
         } else {
             // Nothing seen yet: the intercept's prior, and every case simulated.
-            let extra = super::facility::whole_cases(patterns.clone(), *cases);
-            forecast(&model, &[], &ScoredCases::Instead(extra), &options.forecast)
+            let extra = super::facility::whole_cases(patterns.clone(), r.cases);
+            forecast(&model, &[], &ScoredCases::Instead(extra), &facility_options)
         };
+        let (forecast_estimate, forecast_interval) = published(&whole);
+        let mut early_probabilities = early_forecast.category_probabilities;
+        // Facilities under the minimum are not checked, so "too small" never happens here.
+        early_probabilities.remove(crate::standardize::TOO_SMALL);
         per_facility.push(FacilityCheck {
             facility_id: id.clone(),
-            cases: *cases,
-            run_rate: *run_rate,
-            run_interval: *run_interval,
-            run_category: run_category.clone(),
-            forecast_rate: whole.rate,
-            forecast_interval: whole.interval,
+            cases: r.cases,
+            run_rate: r.estimate,
+            run_interval,
+            run_category: r.category.clone(),
+            forecast_rate: forecast_estimate,
+            forecast_interval,
             forecast_category: whole.most_likely_category.clone(),
             early_cases: seen_cases,
-            early_probabilities: early_forecast.category_probabilities,
+            early_probabilities,
         });
     }
-    let largest = per_facility.iter().map(|f| (f.forecast_rate - f.run_rate).abs() / (f.run_interval.1 - f.run_interval.0)).fold(0.0, f64::max);
+    let largest = per_facility
+        .iter()
+        .map(|f| {
+            let width = f.run_interval.1 - f.run_interval.0;
+            let diff = (f.forecast_rate - f.run_rate).abs();
+            if width > 0.0 { diff / width } else if diff == 0.0 { 0.0 } else { f64::INFINITY }
+        })
+        .fold(0.0, f64::max);
     let covered = per_facility.iter().filter(|f| f.forecast_interval.0 <= f.run_rate && f.run_rate <= f.forecast_interval.1).count();
     let same = per_facility.iter().filter(|f| f.forecast_category == f.run_category).count();
     let outcomes: Vec<(BTreeMap<String, f64>, String)> = per_facility.iter().map(|f| (f.early_probabilities.clone(), f.run_category.clone())).collect();
@@ -158,7 +193,7 @@ impl CheckReport {
     pub fn calibration_markdown(&self) -> String {
         let mut s = String::from("| category | forecast probability | facilities | mean forecast | share that happened |\n|---|---|---|---|---|\n");
         for r in &self.calibration {
-            s.push_str(&format!("| {} | {:.1}–{:.1} | {} | {:.3} | {:.3} |\n", r.category, r.low, r.high, r.forecasts, r.mean_probability, r.observed_share));
+            s.push_str(&format!("| {} | {:.2}–{:.2} | {} | {:.3} | {:.3} |\n", r.category, r.low, r.high, r.forecasts, r.mean_probability, r.observed_share));
         }
         // Totals: the sum of the forecast probabilities is the number of facilities the forecasts
         // expect in a category; calibrated forecasts expect about as many as happen.

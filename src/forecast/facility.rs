@@ -78,13 +78,15 @@ pub struct Published {
 }
 
 impl Published {
+    /// "N/A" where CMS would publish no rate: no case to score, or certainly too few.
     fn of(f: &Forecast) -> Published {
         let unit = f.rate_unit.clone();
-        let show = |v: f64| crate::report::published_rate(v, &unit);
+        let unpublished = f.scored_cases == 0.0 || f.category_probabilities.get(crate::standardize::TOO_SMALL) == Some(&1.0);
+        let show = |v: f64| if unpublished { "N/A".to_string() } else { crate::report::published_rate(v, &unit) };
         if unit == "ratio" {
-            Published { value: show(f.ratio), interval: (show(f.ratio_interval.0), show(f.ratio_interval.1)), national: show(1.0), unit }
+            Published { value: show(f.ratio), interval: (show(f.ratio_interval.0), show(f.ratio_interval.1)), national: crate::report::published_rate(1.0, &unit), unit }
         } else {
-            Published { value: show(f.rate), interval: (show(f.interval.0), show(f.interval.1)), national: show(f.national_observed_rate), unit }
+            Published { value: show(f.rate), interval: (show(f.interval.0), show(f.interval.1)), national: crate::report::published_rate(f.national_observed_rate, &unit), unit }
         }
     }
 }
@@ -180,13 +182,13 @@ pub fn grouped_patterns(analysis: &DataFrame, model: &SavedModel, keep: Option<&
     let mut index: HashMap<(String, Vec<u64>), usize> = HashMap::new();
     let mut groups: BTreeMap<String, Vec<Pattern>> = BTreeMap::new();
     for row in (0..analysis.height()).filter(|&r| keep.is_none_or(|k| k[r])) {
-        let id = facility.get(row).unwrap_or_default().to_string();
+        let id = facility.get(row).ok_or_else(|| AscqrError::Other(format!("{m}: procedure {row} of the analysis has no facility_id")))?.to_string();
         let mut x = Vec::with_capacity(names.len() + 1);
         x.push(1.0);
         for (name, c) in names.iter().zip(&columns) {
             x.push(c.get(row).ok_or_else(|| AscqrError::Other(format!("{m}: procedure {row} has no value for {name}")))?);
         }
-        let y = outcome.get(row).unwrap_or(0.0);
+        let y = outcome.get(row).ok_or_else(|| AscqrError::Other(format!("{m}: procedure {row} of the analysis has no outcome")))?;
         let patterns = groups.entry(id.clone()).or_default();
         let key = (id, x.iter().map(|v| v.to_bits()).collect());
         match index.get(&key) {
@@ -229,6 +231,13 @@ pub(crate) fn whole_cases(patterns: Vec<Pattern>, total: f64) -> Vec<Pattern> {
 /// Applies `what_if` to the observed patterns: the evidence for the intercept, and what is scored.
 pub fn apply_what_if(model: &SavedModel, observed: Vec<Pattern>, what_if: &WhatIf) -> Result<(Vec<Pattern>, ScoredCases)> {
     let observed_cases: f64 = observed.iter().map(|p| p.cases).sum();
+    for (flag, value) in [("--what-if-visits", what_if.visits), ("--project-cases", what_if.project_cases), ("--what-if-cases", what_if.cases)] {
+        if let Some(v) = value {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(AscqrError::InvalidOption(format!("{flag} {v}: must be a finite number ≥ 0")));
+            }
+        }
+    }
     let mut evidence = observed;
     if let Some(v) = what_if.visits {
         if !(v >= 0.0 && v <= observed_cases) {
@@ -290,6 +299,9 @@ pub fn apply_what_if(model: &SavedModel, observed: Vec<Pattern>, what_if: &WhatI
 
 /// Forecasts every measure the model path names for the facility; one result per measure.
 pub fn run(request: &ForecastRequest, dict: &Dictionary) -> Result<Vec<FacilityForecast>> {
+    if request.options.draws == 0 {
+        return Err(AscqrError::InvalidOption("--draws 0: a forecast needs at least one draw".into()));
+    }
     let models = find_models(&request.model)?;
     if let Some(data) = &request.model_data {
         let [(file, model)] = models.as_slice() else {

@@ -107,29 +107,45 @@ fn log_posterior(etas: &[(f64, f64, f64)], sigma: f64, u: f64) -> f64 {
     prior + etas.iter().map(|&(eta, n, y)| y * (eta + u) - n * log1p_exp(eta + u)).sum::<f64>()
 }
 
-/// The conditional mode of u and the curvature of the log posterior there (Newton; the log
-/// posterior is strictly concave in u, so it converges from 0). σ ≤ 0: u is fixed at 0.
+/// The conditional mode of u and the curvature of the log posterior there. The score
+/// g(u) = −u/σ² + Σ (y − n·p(η + u)) falls strictly, and lies between −u/σ² − Σ(n − y) and
+/// −u/σ² + Σy, so the root is bracketed by [−σ²·Σ(n − y), σ²·Σy]; Newton steps that leave the
+/// bracket are replaced by bisection, which makes it converge for any data (plain Newton from 0
+/// oscillates for a facility far from the national rate). σ ≤ 0: u is fixed at 0.
 fn conditional_mode(etas: &[(f64, f64, f64)], sigma: f64) -> (f64, f64) {
     if !(sigma > 0.0) {
         return (0.0, f64::INFINITY);
     }
-    let mut mode = 0.0;
-    let mut curvature = 1.0 / (sigma * sigma);
-    for _ in 0..100 {
-        let (mut g, mut h) = (-mode / (sigma * sigma), 1.0 / (sigma * sigma));
+    let s2 = sigma * sigma;
+    let score = |u: f64| {
+        let (mut g, mut h) = (-u / s2, 1.0 / s2);
         for &(eta, n, y) in etas {
-            let p = logistic(eta + mode);
+            let p = logistic(eta + u);
             g += y - n * p;
             h += n * p * (1.0 - p);
         }
-        curvature = h;
-        let step = g / h;
-        mode += step;
-        if step.abs() < 1e-12 {
+        (g, h)
+    };
+    let events: f64 = etas.iter().map(|e| e.2).sum();
+    let non_events: f64 = etas.iter().map(|e| e.1 - e.2).sum();
+    let (mut lo, mut hi) = (-s2 * non_events - 1e-9, s2 * events + 1e-9);
+    let mut u = 0.0f64.clamp(lo, hi);
+    for _ in 0..200 {
+        let (g, h) = score(u);
+        if g > 0.0 {
+            lo = u;
+        } else {
+            hi = u;
+        }
+        let newton = u + g / h;
+        let next = if newton > lo && newton < hi { newton } else { 0.5 * (lo + hi) };
+        let converged = (next - u).abs() < 1e-12 * (1.0 + u.abs()) || hi - lo < 1e-14;
+        u = next;
+        if converged {
             break;
         }
     }
-    (mode, curvature)
+    (u, score(u).1)
 }
 
 fn posterior_from(etas: &[(f64, f64, f64)], sigma: f64, grid_points: usize) -> InterceptPosterior {
@@ -209,8 +225,8 @@ pub struct Forecast {
     /// 95% interval as CMS's bootstrap would give it (replicate values pooled over draws).
     pub ratio_interval: (f64, f64),
     pub interval: (f64, f64),
-    /// 2.5th and 97.5th percentile of the point estimate over draws: its spread from outcomes
-    /// not known yet (with every outcome observed, the point estimate itself).
+    /// 2.5th and 97.5th percentile over draws of the point estimate's rate (a proportion): its
+    /// spread from outcomes not known yet (with every outcome observed, the rate itself).
     pub point_estimate_interval: (f64, f64),
     pub national_observed_rate: f64,
     /// Share of draws in each of CMS's categories.
@@ -314,6 +330,7 @@ pub fn forecast(model: &SavedModel, observed: &[Pattern], scored: &ScoredCases, 
                 .into_iter()
                 .chain(linear_predictors(unknown, &model.coefficients).into_iter().zip(&etas[known.len()..]).map(|((eta, _, _), &(_, n, y))| (eta, n, y)))
                 .collect();
+            debug_assert_eq!(at_estimates.len(), etas.len());
             let (point_mode, _) = conditional_mode(&at_estimates, sigma);
             Draw { point: ratio_at(&at_estimates, point_mode), replicate: ratio_at(&etas, mode + se * z), category }
         })
@@ -349,7 +366,7 @@ pub fn forecast(model: &SavedModel, observed: &[Pattern], scored: &ScoredCases, 
     if chol.is_some() {
         included.push("parameter uncertainty of the national model: β drawn from the saved coefficient covariance".into());
     } else {
-        not_included.push("parameter uncertainty of the national model (the saved model has no coefficient covariance)".into());
+        not_included.push("parameter uncertainty of the national model (the saved model has no positive-definite coefficient covariance)".into());
     }
     if !unknown.is_empty() {
         included.push("outcomes of the cases not observed yet, simulated from the facility's intercept posterior".into());
@@ -438,6 +455,20 @@ mod tests {
 
     fn one_pattern(cases: f64, events: f64) -> Vec<Pattern> {
         vec![Pattern { x: vec![1.0], cases, events }]
+    }
+
+    #[test]
+    fn the_mode_is_found_for_a_facility_far_from_the_national_rate() {
+        // Plain Newton from 0 oscillates here (σ = 0.28, national log-odds −4.6, 158 visits in
+        // 1,000 cases); the bracketed search finds the root of the score.
+        for (sigma, eta, n, y) in [(0.28, -4.6, 1000.0, 158.0), (0.28, -4.6, 10_000.0, 900.0), (0.5, -6.0, 100.0, 50.0), (0.3, -3.0, 500.0, 0.0)] {
+            let etas = [(eta, n, y)];
+            let (mode, curvature) = conditional_mode(&etas, sigma);
+            let p = logistic(eta + mode);
+            let g = -mode / (sigma * sigma) + y - n * p;
+            assert!(g.abs() < 1e-6 * (1.0 + y), "σ {sigma}, {y} of {n}: mode {mode}, score {g}");
+            assert!(curvature > 1.0 / (sigma * sigma));
+        }
     }
 
     #[test]
