@@ -798,10 +798,8 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             println!("wrote {}", out.display());
         }
         Command::Features { cohort, claims, dictionary, out } => {
-            use polars::prelude::*;
             let path = cohort.join("cohort.parquet");
-            let file = std::fs::File::open(&path).map_err(|e| ascqr::AscqrError::io(&path, e))?;
-            let df = ParquetReader::new(file).finish().ctx(|| format!("reading {}", path.display()))?;
+            let df = ascqr::output::read_parquet(&path)?;
             let measure = df
                 .column("measure")
                 .ok()
@@ -950,20 +948,8 @@ fn run(cli: Cli) -> ascqr::Result<()> {
         Command::ForecastCheck { run, measure, months, draws, seed, bins, out } => {
             let options = ascqr::forecast::check::CheckOptions { months, forecast: ascqr::forecast::ForecastOptions { draws, seed, ..Default::default() }, bins };
             let report = ascqr::forecast::check::check(&run, measure, &options)?;
-            std::fs::create_dir_all(&out).map_err(|e| ascqr::AscqrError::io(&out, e))?;
-            let mut json = serde_json::to_vec_pretty(&report).map_err(|e| ascqr::AscqrError::Other(format!("internal: {e}")))?;
-            json.push(b'\n');
-            ascqr::output::write_atomic(&out.join("check.json"), &json)?;
-            let mut csv = String::from("facility_id,cases,run_rate,run_low,run_high,run_category,forecast_rate,forecast_low,forecast_high,forecast_category,early_cases\n");
-            for f in &report.per_facility {
-                csv.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{},{}\n",
-                    f.facility_id, f.cases, f.run_rate, f.run_interval.0, f.run_interval.1, f.run_category, f.forecast_rate, f.forecast_interval.0, f.forecast_interval.1, f.forecast_category, f.early_cases
-                ));
-            }
-            ascqr::output::write_atomic(&out.join("facilities.csv"), csv.as_bytes())?;
+            ascqr::forecast::check::write(&out, &report)?;
             let markdown = report.calibration_markdown();
-            ascqr::output::write_atomic(&out.join("calibration.md"), markdown.as_bytes())?;
             println!("{measure}: {} facilities reach the minimum case count", report.facilities);
             println!("  forecast from all cases: largest |forecast − run| = {:.4} of the run's interval width", report.largest_estimate_difference);
             println!("  run estimate inside the forecast interval: {} of {}", report.run_estimate_covered, report.facilities);

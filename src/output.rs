@@ -104,6 +104,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.commit()
 }
 
+/// Reads back a whole Parquet file the engine wrote (a cohort, an analysis file, a run's
+/// facility results).
+pub fn read_parquet(path: &Path) -> Result<polars::prelude::DataFrame> {
+    use crate::error::PolarsContext;
+    use polars::prelude::{ParquetReader, SerReader};
+    let file = File::open(path).map_err(|e| AscqrError::io(path, e))?;
+    ParquetReader::new(file).finish().ctx(|| format!("reading {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

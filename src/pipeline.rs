@@ -218,7 +218,7 @@ fn model_label(claims: &Path, m: MeasureId, plan: &RunPlan) -> String {
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .filter(|v| v["generator"] == "ascqr synth")
-        .map(|v| format!("SYNTHETIC claims (ascqr synth, seed {}, scale {}), not real Medicare data: ", v["options"]["seed"], v["options"]["scale"].as_str().unwrap_or("?")));
+        .map(|v| format!("{} claims (ascqr synth, seed {}, scale {}), not real Medicare data: ", crate::saved_model::SYNTHETIC_LABEL, v["options"]["seed"], v["options"]["scale"].as_str().unwrap_or("?")));
     let (first, last) = &plan.periods[&m];
     format!("{}{m} fitted by ascqr {} run, {} method, period {first} to {last}", synthetic.unwrap_or_default(), env!("CARGO_PKG_VERSION"), plan.method.as_str())
 }
@@ -256,14 +256,14 @@ fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, o
         Ok(((), analysis.height() as u64))
     })?;
     let fit = timed(stages, format!("{m} model"), || {
-        let spec = DataSpec { outcome: "outcome".into(), group: "facility_id".into(), covariates: Some(def.variable_names()), cases: None };
+        let spec = DataSpec::analysis_file(def.variable_names());
         let data = hglm::AnalysisData::read(&features.join("analysis.parquet"), &spec)?;
         let request = FitRequest {
             data: spec,
             fit: hglm::FitOptions { method: plan.method, ..Default::default() },
             bootstrap: (plan.bootstrap > 0).then_some(hglm::BootstrapOptions { replicates: plan.bootstrap, seed: plan.seed }),
             min_cases: def.rules.min_cases,
-            compare: if def.measure.rate_unit == "ratio" { Compare::Ratio } else { Compare::Rate },
+            compare: Compare::for_rate_unit(&def.measure.rate_unit),
         };
         let mut output = hglm::run(&data, &request, &indicatif::ProgressBar::hidden())?;
         // Relative to the measure's folder, so a run folder can move and two runs compare equal.
@@ -283,6 +283,16 @@ fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, o
     }
     run.fit = Some(fit);
     Ok(run)
+}
+
+/// The run folder's manifest file.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Reads a run folder's `manifest.json`.
+pub fn read_manifest(run: &Path) -> Result<serde_json::Value> {
+    let path = run.join(MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|e| AscqrError::io(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| AscqrError::Other(format!("{}: {e}", path.display())))
 }
 
 /// Runs everything `plan` asks for and writes the run folder.
@@ -365,7 +375,7 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
     });
     let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
     json.push(b'\n');
-    write_atomic(&out.join("manifest.json"), &json)?;
+    write_atomic(&out.join(MANIFEST), &json)?;
     // The report reads the finished run folder, exactly as `ascqr report --run DIR` does.
     let report = report::html::write_report(out)?;
     tracing::info!("wrote {}", report.display());

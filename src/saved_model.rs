@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "ascqr-saved-model/1";
 pub const FILE_NAME: &str = "saved_model.json";
+/// How the label of a model fitted on synthetic claims begins.
+pub const SYNTHETIC_LABEL: &str = "SYNTHETIC";
 
 /// One risk variable as the model was fitted with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +136,11 @@ impl SavedModel {
         Ok(model)
     }
 
+    /// Whether the model was fitted on synthetic claims (its label says so first).
+    pub fn is_synthetic(&self) -> bool {
+        self.label.starts_with(SYNTHETIC_LABEL)
+    }
+
     /// Refuses to score claims built with a different definition of the measure.
     pub fn check_dictionary(&self, dict: &Dictionary) -> Result<()> {
         let current = &dict.measure(self.measure).measure.version;
@@ -151,12 +158,7 @@ impl SavedModel {
     /// stored parameters is the stored one (relative 1e-8): a model that was edited, or does not
     /// belong to that file, is refused.
     pub fn verify_against(&self, analysis: &Path) -> Result<f64> {
-        let spec = crate::hglm::DataSpec {
-            outcome: "outcome".into(),
-            group: "facility_id".into(),
-            covariates: Some(self.coefficient_names[1..].to_vec()),
-            cases: None,
-        };
+        let spec = crate::hglm::DataSpec::analysis_file(self.coefficient_names[1..].to_vec());
         let data = AnalysisData::read(analysis, &spec)?;
         let value = self.reevaluate(&data)?;
         // Written so that a NaN on either side fails too.

@@ -31,19 +31,43 @@ pub enum Compare {
     Ratio,
 }
 
+impl Compare {
+    /// How a measure published in `rate_unit` (`per_1000`, `per_100`, `ratio`) is categorised.
+    pub fn for_rate_unit(rate_unit: &str) -> Compare {
+        if rate_unit == "ratio" {
+            Compare::Ratio
+        } else {
+            Compare::Rate
+        }
+    }
+
+    /// CMS's wording of the categories, in order better, no different, worse.
+    pub fn wording(self) -> [&'static str; 3] {
+        match self {
+            Compare::Rate => ["Better Than the National Rate", "No Different Than the National Rate", "Worse Than the National Rate"],
+            Compare::Ratio => ["Better Than Expected", "No Different Than Expected", "Worse Than Expected"],
+        }
+    }
+}
+
 pub const TOO_SMALL: &str = "Number of Cases Too Small";
+
+/// CMS's rule (methodology §5): 0 (better) when the whole interval (2.5th, 97.5th percentile) is
+/// below the benchmark, 2 (worse) when it is above, 1 (no different) otherwise.
+pub fn category_index(interval: (f64, f64), benchmark: f64) -> usize {
+    let (lo, hi) = interval;
+    if hi < benchmark {
+        0
+    } else if lo > benchmark {
+        2
+    } else {
+        1
+    }
+}
 
 /// The performance category of an interval (2.5th, 97.5th percentile).
 pub fn category(interval: (f64, f64), benchmark: f64, compare: Compare) -> &'static str {
-    let (lo, hi) = interval;
-    match compare {
-        Compare::Rate if hi < benchmark => "Better Than the National Rate",
-        Compare::Rate if lo > benchmark => "Worse Than the National Rate",
-        Compare::Rate => "No Different Than the National Rate",
-        Compare::Ratio if hi < benchmark => "Better Than Expected",
-        Compare::Ratio if lo > benchmark => "Worse Than Expected",
-        Compare::Ratio => "No Different Than Expected",
-    }
+    compare.wording()[category_index(interval, benchmark)]
 }
 
 /// Facilities per published category, in CMS's column order: better, no different, worse, too

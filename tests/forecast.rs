@@ -38,7 +38,7 @@ fn forecasts_from_a_facility_s_own_cases_agree_with_the_national_run() {
     let out = dir.path().join("run");
     run(&claims, &config, dict, vec!["ascqr".into(), "run".into()], &out).unwrap();
     let model = SavedModel::load(&out.join("asc18/model")).unwrap();
-    let spec = DataSpec { outcome: "outcome".into(), group: "facility_id".into(), covariates: Some(model.coefficient_names[1..].to_vec()), cases: None };
+    let spec = DataSpec::analysis_file(model.coefficient_names[1..].to_vec());
     let data = AnalysisData::read(&out.join("asc18/features/analysis.parquet"), &spec).unwrap();
     assert_eq!(data.names, model.coefficient_names);
     let results = run_facilities(&out.join("asc18/model/facilities.parquet"));
@@ -78,6 +78,23 @@ fn forecasts_from_a_facility_s_own_cases_agree_with_the_national_run() {
     }
     assert!(checked >= 10, "only {checked} facilities reach the minimum case count");
     eprintln!("{checked} facilities: largest |forecast − run| estimate {worst_estimate:.4} and interval end {worst_interval:.3} of the bootstrap interval's width");
+
+    // forecast-check over the same run: every facility checked, the same agreement, and its
+    // three files written.
+    let check_options = ascqr::forecast::check::CheckOptions { months: 12, forecast: ForecastOptions { draws: 200, seed: 3, grid_points: 201 }, bins: 10 };
+    let report = ascqr::forecast::check::check(&out, m, &check_options).unwrap();
+    assert_eq!(report.facilities, checked);
+    assert_eq!(report.run_estimate_covered, checked);
+    assert!(report.largest_estimate_difference < 1e-6, "{}", report.largest_estimate_difference);
+    for category in ["Better Than the National Rate", "No Different Than the National Rate", "Worse Than the National Rate"] {
+        let rows: Vec<_> = report.calibration.iter().filter(|r| r.category == category).collect();
+        assert_eq!(rows.iter().map(|r| r.forecasts).sum::<usize>(), checked, "{category}: every facility in one bin");
+    }
+    let check_dir = dir.path().join("check");
+    ascqr::forecast::check::write(&check_dir, &report).unwrap();
+    let csv = std::fs::read_to_string(check_dir.join("facilities.csv")).unwrap();
+    assert_eq!(csv.lines().count(), checked + 1);
+    assert!(check_dir.join("check.json").exists() && check_dir.join("calibration.md").exists());
 
     // The command's path: the facility's cohort and risk variables rebuilt from claims give the
     // same cases, visits and forecast as the run's analysis file.

@@ -13,7 +13,7 @@ fn shipped_synthetic_models_load_and_match_the_embedded_dictionary() {
         let model = SavedModel::load(&dir).unwrap();
         assert_eq!(model.measure, m);
         model.check_dictionary(dict).unwrap();
-        assert!(model.label.starts_with("SYNTHETIC"), "{}", model.label);
+        assert!(model.is_synthetic() && model.label.starts_with("SYNTHETIC"), "{}", model.label);
         assert!(model.converged, "{m}");
         assert_eq!(model.coefficient_names[0], "(Intercept)");
         let cov = model.coefficient_covariance.as_ref().expect("a covariance");

@@ -87,6 +87,35 @@ fn write_extract(dir: &std::path::Path, tables: &[(ascqr::claims::Table, Vec<Vec
     }
 }
 
+/// One carrier line at an ASC (place of service 24) with a principal and two other diagnoses
+/// (empty: none).
+fn carrier_line(
+    claim: &'static str,
+    bene: &'static str,
+    date: &'static str,
+    line: &'static str,
+    hcpcs: &'static str,
+    specialty: &'static str,
+    dx: [&'static str; 3],
+) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("claim_id", claim),
+        ("line_num", line),
+        ("bene_id", bene),
+        ("claim_from_date", date),
+        ("claim_thru_date", date),
+        ("line_first_date", date),
+        ("hcpcs", hcpcs),
+        ("place_of_service", "24"),
+        ("provider_specialty", specialty),
+        ("billing_npi", "1234567890"),
+        ("principal_dx", dx[0]),
+        ("dx_1", dx[1]),
+        ("dx_2", dx[2]),
+        ("dx_version", "0"),
+    ]
+}
+
 /// The edges the risk-variable rules exist for, on hand-made claims (ASC-12, procedures on
 /// 2022-06-01, every patient 72): the index claim's principal diagnosis does not count; a
 /// complication-of-care category counts from the history only; the history is days −365 … −1
@@ -95,24 +124,7 @@ fn write_extract(dir: &std::path::Path, tables: &[(ascqr::claims::Table, Vec<Vec
 fn risk_variable_edges_on_hand_made_claims() {
     use ascqr::claims::Table;
     let dir = tempfile::tempdir().unwrap();
-    let carrier_line = |claim: &'static str, bene: &'static str, date: &'static str, line: &'static str, hcpcs: &'static str, dx: [&'static str; 3]| {
-        vec![
-            ("claim_id", claim),
-            ("line_num", line),
-            ("bene_id", bene),
-            ("claim_from_date", date),
-            ("claim_thru_date", date),
-            ("line_first_date", date),
-            ("hcpcs", hcpcs),
-            ("place_of_service", "24"),
-            ("provider_specialty", "49"),
-            ("billing_npi", "1234567890"),
-            ("principal_dx", dx[0]),
-            ("dx_1", dx[1]),
-            ("dx_2", dx[2]),
-            ("dx_version", "0"),
-        ]
-    };
+    let carrier_line = |claim, bene, date, line, hcpcs, dx| carrier_line(claim, bene, date, line, hcpcs, "49", dx);
     let outpatient = |claim: &'static str, bene: &'static str, date: &'static str, dx: &'static str| {
         vec![
             ("claim_id", claim),
@@ -225,22 +237,7 @@ fn a_diagnosis_maps_to_a_category_by_the_year_of_its_claim() {
     assert!(dict.codes_mapped_alike_every_year().contains("I509"));
 
     let dir = tempfile::tempdir().unwrap();
-    let line = |claim: &'static str, bene: &'static str, date: &'static str, hcpcs: &'static str, dx: &'static str| {
-        vec![
-            ("claim_id", claim),
-            ("line_num", "1"),
-            ("bene_id", bene),
-            ("claim_from_date", date),
-            ("claim_thru_date", date),
-            ("line_first_date", date),
-            ("hcpcs", hcpcs),
-            ("place_of_service", "24"),
-            ("provider_specialty", "20"),
-            ("billing_npi", "1234567890"),
-            ("principal_dx", dx),
-            ("dx_version", "0"),
-        ]
-    };
+    let line = |claim, bene, date, hcpcs, dx| carrier_line(claim, bene, date, "1", hcpcs, "20", [dx, "", ""]);
     write_extract(
         dir.path(),
         &[(

@@ -113,7 +113,7 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
     assert_eq!(saved.measure, ascqr::dictionary::MeasureId::Asc18);
     saved.check_dictionary(dict).unwrap();
     let names: Vec<String> = saved.coefficient_names.iter().skip(1).cloned().collect();
-    let spec = ascqr::hglm::DataSpec { outcome: "outcome".into(), group: "facility_id".into(), covariates: Some(names), cases: None };
+    let spec = ascqr::hglm::DataSpec::analysis_file(names);
     let data = ascqr::hglm::AnalysisData::read(&a.join("asc18/features/analysis.parquet"), &spec).unwrap();
     let ll = saved.reevaluate(&data).unwrap();
     assert!((ll - saved.loglik_at_estimates).abs() <= 1e-9 * ll.abs(), "{ll} vs {}", saved.loglik_at_estimates);

@@ -13,6 +13,7 @@ use super::facility::grouped_patterns;
 use super::{calibration_table, forecast, CalibrationRow, ForecastOptions, Pattern, ScoredCases};
 use crate::dictionary::MeasureId;
 use crate::error::{AscqrError, PolarsContext, Result};
+use crate::output::read_parquet;
 use crate::saved_model::SavedModel;
 use polars::prelude::*;
 use serde::Serialize;
@@ -61,11 +62,6 @@ pub struct CheckReport {
     pub per_facility: Vec<FacilityCheck>,
 }
 
-fn read_parquet(path: &Path) -> Result<DataFrame> {
-    let file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
-    ParquetReader::new(file).finish().ctx(|| format!("reading {}", path.display()))
-}
-
 /// One facility of the run: cases, estimate and interval (on the published scale: the rate, or
 /// for a measure published as a ratio the ratio), category.
 struct RunFacility {
@@ -94,9 +90,8 @@ fn run_results(path: &Path, ratio_scale: bool) -> Result<BTreeMap<String, RunFac
 
 /// The first day of the measure's period, from the run's manifest.
 fn period_start(run: &Path, measure: MeasureId) -> Result<chrono::NaiveDate> {
-    let path = run.join("manifest.json");
-    let bytes = std::fs::read(&path).map_err(|e| AscqrError::io(&path, e))?;
-    let manifest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| AscqrError::Other(format!("{}: {e}", path.display())))?;
+    let manifest = crate::pipeline::read_manifest(run)?;
+    let path = run.join(crate::pipeline::MANIFEST);
     let first = manifest["plan"]["periods"][measure.as_str()][0].as_str().ok_or_else(|| AscqrError::Other(format!("{}: no period for {measure}", path.display())))?;
     chrono::NaiveDate::parse_from_str(first, "%Y-%m-%d").map_err(|_| AscqrError::Other(format!("{}: period start {first:?} is not a date", path.display())))
 }
@@ -209,4 +204,38 @@ impl CheckReport {
         }
         s
     }
+}
+
+/// Writes `out/check.json` (the whole report), `out/facilities.csv` (one row per facility: the
+/// run's and the forecast's estimate, interval and category) and `out/calibration.md`.
+pub fn write(out: &Path, report: &CheckReport) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
+    let mut json = serde_json::to_vec_pretty(report).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
+    json.push(b'\n');
+    crate::output::write_atomic(&out.join("check.json"), &json)?;
+    let internal = |e: csv::Error| AscqrError::Other(format!("rendering facilities.csv: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "facility_id", "cases", "run_rate", "run_low", "run_high", "run_category", "forecast_rate", "forecast_low", "forecast_high", "forecast_category", "early_cases",
+    ])
+    .map_err(internal)?;
+    for f in &report.per_facility {
+        w.write_record([
+            f.facility_id.clone(),
+            f.cases.to_string(),
+            f.run_rate.to_string(),
+            f.run_interval.0.to_string(),
+            f.run_interval.1.to_string(),
+            f.run_category.clone(),
+            f.forecast_rate.to_string(),
+            f.forecast_interval.0.to_string(),
+            f.forecast_interval.1.to_string(),
+            f.forecast_category.clone(),
+            f.early_cases.to_string(),
+        ])
+        .map_err(internal)?;
+    }
+    let csv = w.into_inner().map_err(|e| AscqrError::Other(format!("rendering facilities.csv: {e}")))?;
+    crate::output::write_atomic(&out.join("facilities.csv"), &csv)?;
+    crate::output::write_atomic(&out.join("calibration.md"), report.calibration_markdown().as_bytes())
 }

@@ -310,23 +310,34 @@ pub fn run(request: &ForecastRequest, dict: &Dictionary) -> Result<Vec<FacilityF
         let value = model.verify_against(data)?;
         tracing::info!("{}: log-likelihood {value:.6} on {} matches the stored value", file.display(), data.display());
     }
+    // The given period, or each measure's standard one, all ending with the same year (one look
+    // at the extract for its last year).
+    let mut periods = BTreeMap::new();
+    match &request.period {
+        Some(p) => {
+            let period = Period::parse(p)?;
+            periods.extend(models.iter().map(|(_, model)| (model.measure, period)));
+        }
+        None => {
+            let measures = models.iter().map(|(_, model)| model.measure.as_str().to_string()).collect();
+            let config = crate::pipeline::RunConfig { measures: Some(measures), through_year: request.through_year, ..Default::default() };
+            let plan = crate::pipeline::RunPlan::new(&config, &request.claims, dict)?;
+            for (_, model) in &models {
+                periods.insert(model.measure, plan.period(model.measure)?);
+            }
+        }
+    }
     let mut results = Vec::new();
     for (file, model) in models {
         model.check_dictionary(dict)?;
         let m = model.measure;
-        let period = match &request.period {
-            Some(p) => Period::parse(p)?,
-            None => {
-                let config = crate::pipeline::RunConfig { measures: Some(vec![m.as_str().into()]), through_year: request.through_year, ..Default::default() };
-                crate::pipeline::RunPlan::new(&config, &request.claims, dict)?.period(m)?
-            }
-        };
+        let period = periods[&m];
         let (npi, observed) = facility_patterns(&request.claims, &model, dict, period, request.facility.as_deref())?;
         let (evidence, scored) = apply_what_if(&model, observed, &request.what_if)?;
         let forecast = forecast(&model, &evidence, &scored, &request.options);
         let day = |d: i32| crate::claims::sink::days_to_date(d).to_string();
         let mut model_warnings = Vec::new();
-        if model.label.starts_with("SYNTHETIC") {
+        if model.is_synthetic() {
             model_warnings.push("the saved model was fitted on synthetic claims: this forecast shows how the command works, not a real expectation".to_string());
         }
         if !model.converged {

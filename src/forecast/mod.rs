@@ -28,7 +28,7 @@
 
 use crate::hglm::linalg::{cholesky, dot, log1p_exp, logistic};
 use crate::saved_model::SavedModel;
-use crate::standardize::{category, Compare, TOO_SMALL};
+use crate::standardize::{category_index, Compare, TOO_SMALL};
 
 pub mod check;
 pub mod facility;
@@ -240,29 +240,8 @@ pub struct Forecast {
 
 /// CMS's category wording of the measure, in order better, no different, worse, too small.
 pub fn category_labels(model: &SavedModel) -> [&'static str; 4] {
-    let compare = compare_of(model);
-    let benchmark = 1.0;
-    [category((0.5, 0.9), benchmark, compare), category((0.9, 1.1), benchmark, compare), category((1.1, 1.5), benchmark, compare), TOO_SMALL]
-}
-
-fn compare_of(model: &SavedModel) -> Compare {
-    if model.rate_unit == "ratio" {
-        Compare::Ratio
-    } else {
-        Compare::Rate
-    }
-}
-
-/// CMS's rule for a ratio interval: 0 better, 1 no different, 2 worse. Comparing the rate
-/// interval with the national rate is the same as comparing the ratio interval with 1.
-fn category_index(interval: (f64, f64)) -> usize {
-    if interval.1 < 1.0 {
-        0
-    } else if interval.0 > 1.0 {
-        2
-    } else {
-        1
-    }
+    let [better, no_different, worse] = Compare::for_rate_unit(&model.rate_unit).wording();
+    [better, no_different, worse, TOO_SMALL]
 }
 
 struct Draw {
@@ -291,6 +270,16 @@ pub fn forecast(model: &SavedModel, observed: &[Pattern], scored: &ScoredCases, 
     let rounded_cases = |ps: &[Pattern]| ps.iter().map(|p| p.cases.round()).sum::<f64>() + 0.0;
     let scored_cases = known.iter().map(|p| p.cases).sum::<f64>() + rounded_cases(unknown) + 0.0;
     let too_small = scored_cases < model.min_cases as f64;
+    // At the national estimates β̂ the linear predictors are the same in every draw, and with
+    // every outcome known so is CMS's point estimate: computed once, here.
+    let known_at_estimates = linear_predictors(known, &model.coefficients);
+    let unknown_at_estimates = linear_predictors(unknown, &model.coefficients);
+    let ratio_at = |etas: &[(f64, f64, f64)], u: f64| {
+        let (pred, exp) = predicted_expected_at(etas, u);
+        pred / exp
+    };
+    let point_at_estimates = |etas: &[(f64, f64, f64)]| ratio_at(etas, conditional_mode(etas, sigma).0);
+    let known_point = unknown.is_empty().then(|| point_at_estimates(&known_at_estimates));
     let draws: Vec<Draw> = (0..options.draws.max(1))
         .into_par_iter()
         .map(|d| {
@@ -317,22 +306,22 @@ pub fn forecast(model: &SavedModel, observed: &[Pattern], scored: &ScoredCases, 
             }
             let (mode, curvature) = conditional_mode(&etas, sigma);
             let se = if curvature.is_finite() { 1.0 / curvature.sqrt() } else { 0.0 };
-            let ratio_at = |etas: &[(f64, f64, f64)], u: f64| {
-                let (pred, exp) = predicted_expected_at(etas, u);
-                pred / exp
-            };
             let z: f64 = rng.sample(StandardNormal);
-            let category = if too_small { 3 } else { category_index((ratio_at(&etas, mode - 1.959964 * se), ratio_at(&etas, mode + 1.959964 * se))) };
+            // Comparing the rate interval with the national rate is comparing the ratio's with 1.
+            let category = if too_small { 3 } else { category_index((ratio_at(&etas, mode - 1.959964 * se), ratio_at(&etas, mode + 1.959964 * se)), 1.0) };
             // The point estimate is CMS's at the national estimates β̂, on this draw's outcomes.
             // (Not at β_d: the ratio is not linear in β, and its median over β draws sits below
             // the estimate at β̂ — by about 2% for the synthetic national ASC-18 model.)
-            let at_estimates: Vec<(f64, f64, f64)> = linear_predictors(known, &model.coefficients)
-                .into_iter()
-                .chain(linear_predictors(unknown, &model.coefficients).into_iter().zip(&etas[known.len()..]).map(|((eta, _, _), &(_, n, y))| (eta, n, y)))
-                .collect();
-            debug_assert_eq!(at_estimates.len(), etas.len());
-            let (point_mode, _) = conditional_mode(&at_estimates, sigma);
-            Draw { point: ratio_at(&at_estimates, point_mode), replicate: ratio_at(&etas, mode + se * z), category }
+            let point = known_point.unwrap_or_else(|| {
+                let at_estimates: Vec<(f64, f64, f64)> = known_at_estimates
+                    .iter()
+                    .copied()
+                    .chain(unknown_at_estimates.iter().zip(&etas[known.len()..]).map(|(&(eta, _, _), &(_, n, y))| (eta, n, y)))
+                    .collect();
+                debug_assert_eq!(at_estimates.len(), etas.len());
+                point_at_estimates(&at_estimates)
+            });
+            Draw { point, replicate: ratio_at(&etas, mode + se * z), category }
         })
         .collect();
     let sorted = |f: &dyn Fn(&Draw) -> f64| {

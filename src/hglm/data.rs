@@ -20,6 +20,14 @@ pub struct DataSpec {
     pub cases: Option<String>,
 }
 
+impl DataSpec {
+    /// The analysis file `features` and `run` write: one row per procedure, `outcome` 0/1,
+    /// grouped by `facility_id`, with these covariates.
+    pub fn analysis_file(covariates: Vec<String>) -> DataSpec {
+        DataSpec { outcome: "outcome".into(), group: "facility_id".into(), covariates: Some(covariates), cases: None }
+    }
+}
+
 /// Collapsed analysis data, patterns sorted by facility then covariate values.
 #[derive(Debug, Clone)]
 pub struct AnalysisData {

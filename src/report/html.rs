@@ -8,7 +8,6 @@ use super::plots::{caterpillar_svg, funnel_svg, Benchmark, PlotFacility};
 use super::{count_cell, unit_scale, Table, MIN_WEB_DENOMINATOR};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::standardize::TOO_SMALL;
-use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -56,8 +55,7 @@ fn unit_label(unit: &str) -> &'static str {
 
 /// The measure's published facilities for the charts (at least `min_cases` cases).
 fn plot_facilities(path: &Path, unit: &str, min_cases: f64) -> Result<Vec<PlotFacility>> {
-    let file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
-    let df = ParquetReader::new(file).finish().ctx(|| format!("reading {}", path.display()))?;
+    let df = crate::output::read_parquet(path)?;
     let f64s = |name: &str| -> Result<Vec<Option<f64>>> { Ok(df.column(name).and_then(|c| c.f64().cloned()).ctx(|| format!("{}: {name}", path.display()))?.iter().collect()) };
     let (cases, rate, ratio, low, high) = (f64s("cases")?, f64s("risk_standardized_rate")?, f64s("standardized_ratio")?, f64s("interval_low")?, f64s("interval_high")?);
     let category: Vec<Option<String>> = df.column("category").and_then(|c| c.str().cloned()).ctx(|| "category".into())?.iter().map(|v| v.map(String::from)).collect();
@@ -245,9 +243,7 @@ th{background:#f2f2f2}.warn{color:#a33}figure{margin:0}nav a{margin-right:1em}.i
 
 /// Builds `report.html` for the run folder `run` and returns its path.
 pub fn write_report(run: &Path) -> Result<std::path::PathBuf> {
-    let manifest_path = run.join("manifest.json");
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path).map_err(|e| AscqrError::io(&manifest_path, e))?)
-        .map_err(|e| AscqrError::Other(format!("{}: {e}", manifest_path.display())))?;
+    let manifest = crate::pipeline::read_manifest(run)?;
     let plan = &manifest["plan"];
     let measures: Vec<String> = plan["measures"].as_array().map(|a| a.iter().filter_map(|m| m.as_str().map(String::from)).collect()).unwrap_or_default();
     let mut body = String::new();
