@@ -24,7 +24,7 @@
 //!
 //! Facilities are billing NPIs; [`attach_facility_ccn`] adds the CCN from a user's crosswalk.
 
-use crate::claims::{scan_table, Table};
+use crate::claims::{collect_compact, scan_table, Table};
 use crate::dictionary::{Dictionary, MeasureId, WorkRvuOfSeveral};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::outcome::{first_unplanned_visit_within_window, hospital_visits, OutcomeTables};
@@ -193,25 +193,28 @@ pub fn concurrent_high_risk_procedure(procs: LazyFrame, carrier: LazyFrame, high
 
 /// Diagnoses of all claims in long form, `bene_id, claim_id, claim_date, dx`, keeping only the
 /// codes in `codes` (a one-column frame `dx`). One part per diagnosis column, each a filter on
-/// that column that the Parquet reader applies as it reads, so memory follows the matching
-/// diagnoses, not the table (a join with the code list, or stacking all columns first, loads
-/// every row).
-pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: LazyFrame, codes: &DataFrame) -> LazyFrame {
+/// that column that the Parquet reader applies as it reads, collected and compacted before the
+/// next is read, so memory follows the matching diagnoses, not the table (a join with the code
+/// list, or stacking all columns first, loads every row).
+pub fn diagnoses_long(carrier: LazyFrame, outpatient: LazyFrame, inpatient: LazyFrame, codes: &DataFrame) -> Result<LazyFrame> {
     let codes = codes.column("dx").expect("a diagnosis code table has a dx column");
     let mut parts = Vec::new();
-    let mut add = |lf: &LazyFrame, date: &str, columns: Vec<String>| {
-        for c in columns {
-            parts.push(
-                lf.clone()
-                    .filter(is_one_of(col(c.as_str()), codes))
-                    .select([col("bene_id"), col("claim_id"), col(date).alias("claim_date"), col(c.as_str()).alias("dx")]),
-            );
+    let sources = [
+        (carrier, "claim_from_date", Table::Carrier),
+        (outpatient, "claim_from_date", Table::Outpatient),
+        (inpatient, "admission_date", Table::Inpatient),
+    ];
+    for (lf, date, table) in sources {
+        for c in table.spec().diagnosis_columns() {
+            // Read and compacted one column at a time: see `compact_text`.
+            let part = lf
+                .clone()
+                .filter(is_one_of(col(c.as_str()), codes))
+                .select([col("bene_id"), col("claim_id"), col(date).alias("claim_date"), col(c.as_str()).alias("dx")]);
+            parts.push(collect_compact(part).ctx(|| format!("reading {} diagnoses from {}", c, table.name()))?.lazy());
         }
-    };
-    add(&carrier, "claim_from_date", Table::Carrier.spec().diagnosis_columns());
-    add(&outpatient, "claim_from_date", Table::Outpatient.spec().diagnosis_columns());
-    add(&inpatient, "admission_date", Table::Inpatient.spec().diagnosis_columns());
-    concat(parts, UnionArgs::default()).expect("frames with the same columns")
+    }
+    concat(parts, UnionArgs::default()).ctx(|| "stacking diagnoses".into())
 }
 
 /// Stage 9 (ASC-12): an exclusion diagnosis on the index claim or on a claim in the
@@ -343,7 +346,9 @@ impl Attrition {
             .lazy()
             .join(fails, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
             .with_column(col("fails").fill_null(lit(false)))
-            .collect()
+            // A query with one sink has one result; `unwrap_single` cannot fail here.
+            .collect_with_engine(Engine::Streaming)
+            .map(|r| r.unwrap_single())
             .ctx(ctx)?;
         let kept = marked.clone().lazy().filter(col("fails").not()).drop(cols(["fails"])).collect().ctx(ctx)?;
         let out = marked
@@ -387,7 +392,7 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
         def.cohort_codes.iter().filter(|c| c.is_concurrent_high_risk()).map(|c| (c.hcpcs.clone(), 0.0)).collect(),
     )?;
     let carrier = scan_table(claims_dir, Table::Carrier)?;
-    let candidates = qualifying_procedure_claims(carrier.clone(), &codes, rules.work_rvu_of_several).collect().ctx(|| "finding qualifying procedures".into())?;
+    let candidates = collect_compact(qualifying_procedure_claims(carrier.clone(), &codes, rules.work_rvu_of_several)).ctx(|| "finding qualifying procedures".into())?;
     let (n0, b0, f0) = counts(&candidates)?;
     let mut att = Attrition {
         steps: vec![AttritionStep {
@@ -468,7 +473,7 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
     if !def.exclusion_codes.is_empty() {
         let excl: Vec<String> = def.exclusion_codes.iter().map(|e| e.icd10cm.clone()).collect();
         let excl = DataFrame::new(excl.len(), vec![Column::new("dx".into(), excl)]).ctx(|| "exclusion codes".into())?;
-        let dx = diagnoses_long(carrier, scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &excl);
+        let dx = diagnoses_long(carrier, scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &excl)?;
         let ibd = ibd_or_diverticulitis(procs.clone().lazy(), dx, rules.history_days);
         procs = att.apply(
             procs,
@@ -479,6 +484,7 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
     }
     let tables = OutcomeTables::from_dictionary(dict)?;
     let visits = hospital_visits(scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &tables);
+    let visits = collect_compact(visits).ctx(|| "finding hospital visits".into())?.lazy();
     let cohort = first_unplanned_visit_within_window(procs.lazy(), visits, rules.outcome_last_day)
         .with_column(lit(measure.as_str()).alias("measure"))
         .sort(["procedure_id"], SortMultipleOptions::default())

@@ -77,6 +77,11 @@ Examples:
         years: String,
         #[arg(long, value_enum, default_value_t = FileFormat::Parquet)]
         format: FileFormat,
+        /// Give every year of --years one published year of volume (the published volumes cover
+        /// 2.5 years for ASC-12 and 2 for ASC-17/18/19), so the extract grows with its years;
+        /// without it the published volume is spread over the years.
+        #[arg(long)]
+        annual_volume: bool,
     },
     /// Check a claims extract: print rows per table, accepted and rejected by reason.
     #[command(after_help = "\
@@ -752,8 +757,8 @@ fn load_dictionary(dir: Option<&Path>) -> ascqr::Result<ascqr::dictionary::Dicti
 
 fn run(cli: Cli) -> ascqr::Result<()> {
     match cli.command {
-        Command::Synth { out, seed, scale, years, format } => {
-            let options = SynthOptions::new(seed, scale, &years, format)?;
+        Command::Synth { out, seed, scale, years, format, annual_volume } => {
+            let options = SynthOptions::new(seed, scale, &years, format)?.with_annual_volume(annual_volume);
             let bar = progress_bar(0, "synth");
             let summary = ascqr::synth::generate(&out, &options, &bar)?;
             bar.finish_and_clear();

@@ -84,10 +84,11 @@ pub fn ed_and_observation_visits(outpatient: LazyFrame) -> LazyFrame {
     let rev = col("revenue_center");
     let is_ed = rev.clone().str().starts_with(lit("045")).or(rev.clone().eq(lit("0981")));
     let is_obs = rev.eq(lit("0762")).or(col("hcpcs").eq(lit("G0378")).fill_null(lit(false)));
+    // Both tests are filters on the table's own columns, so the Parquet reader applies them as it
+    // reads and only ED and observation lines are loaded.
     outpatient
-        .filter(is_acute_care_ccn(col("provider_ccn")).fill_null(lit(false)))
+        .filter(is_ed.clone().or(is_obs.clone()).and(is_acute_care_ccn(col("provider_ccn")).fill_null(lit(false))))
         .with_columns([is_ed.alias("is_ed"), is_obs.alias("is_obs")])
-        .filter(col("is_ed").or(col("is_obs")))
         .with_column(col("revenue_center_date").fill_null(col("claim_from_date")).alias("line_date"))
         .group_by([col("bene_id"), col("claim_id")])
         .agg([

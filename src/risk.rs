@@ -44,7 +44,7 @@ pub fn analysis_frame(claims_dir: &Path, measure: MeasureId, cohort: &DataFrame,
     relevant.sort();
     relevant.dedup();
     let relevant = DataFrame::new(relevant.len(), vec![strings("dx", relevant)]).ctx(ctx)?;
-    let dx = diagnoses_long(carrier.clone(), scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &relevant);
+    let dx = diagnoses_long(carrier.clone(), scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &relevant)?;
     let index_principal = procs
         .clone()
         .select([col("procedure_id")])

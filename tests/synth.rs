@@ -65,11 +65,22 @@ fn the_truth_has_the_pinned_layout_and_matches_the_claims() {
     assert_eq!(truth.column("unplanned_visit").unwrap().dtype(), &DataType::Boolean);
 
     // One column per risk variable, named exactly as in each measure's definitions, filled for
-    // that measure's rows and empty for the others.
+    // that measure's rows and empty for the others. A later procedure within a patient's index
+    // window is never an index procedure and has neither variables nor an outcome.
     let dict = Dictionary::embedded().unwrap();
+    let later = "within_7_days_of_an_earlier_procedure";
     for m in MeasureId::ALL {
-        let rows = truth.clone().lazy().filter(col("measure").eq(lit(m.as_str()))).collect().unwrap();
+        let all = truth.clone().lazy().filter(col("measure").eq(lit(m.as_str())));
+        let later_rows = all.clone().filter(col("exclusion_reason").eq(lit(later))).collect().unwrap();
+        let n_later = later_rows.height();
+        assert!(n_later > 0, "{m}: no later procedures planted");
+        assert_eq!(later_rows.column("unplanned_visit").unwrap().null_count(), n_later, "{m}: a later procedure has an outcome");
+        let rows = all.filter(col("exclusion_reason").neq_missing(lit(later))).collect().unwrap();
         assert!(rows.height() > 0, "{m} has no procedures");
+        if m == MeasureId::Asc12 {
+            let repeats = rows.column("exclusion_reason").unwrap().str().unwrap().iter().filter(|r| *r == Some("repeat_colonoscopy")).count();
+            assert!(repeats > 0, "ASC-12: no repeat colonoscopies planted");
+        }
         for v in dict.measure(m).variable_names() {
             let c = rows.column(&v).unwrap_or_else(|_| panic!("truth lacks {m} variable {v}"));
             assert_eq!(c.null_count(), 0, "{m}.{v} has missing values");
@@ -79,6 +90,7 @@ fn the_truth_has_the_pinned_layout_and_matches_the_claims() {
         let reasons = rows.column("exclusion_reason").unwrap().null_count();
         assert!(excluded > 0, "{m}: no exclusion cases planted");
         assert_eq!(rows.height() - reasons, excluded, "{m}: exclusion_reason must be set exactly when not in the cohort");
+        assert!(later_rows.column("in_cohort").unwrap().bool().unwrap().iter().all(|x| x == Some(false)));
     }
 
     // Each procedure_id is an ASC facility claim: carrier, place of service 24, specialty 49.

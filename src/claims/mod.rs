@@ -9,7 +9,7 @@ pub mod validate;
 
 pub use schema::{ColumnType, Table};
 pub use sink::{Cell, FileFormat, TableSink};
-pub use source::{scan_table, table_files};
+pub use source::{collect_compact, compact_text, scan_table, table_files};
 pub use validate::{validate, Layout, TableReport, ValidationReport};
 
 use crate::error::Result;

@@ -135,3 +135,54 @@ fn text_casts(table: Table) -> Vec<Expr> {
         })
         .collect()
 }
+
+/// Collects `lf` and copies its text columns into buffers of their own ([`compact_text`]).
+pub fn collect_compact(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    compact_text(lf.collect()?)
+}
+
+/// Copies every text column's strings into new buffers. Polars filters text without copying it:
+/// the rows a filter keeps still point into the decoded buffers of every row group they came
+/// from, so a few thousand matching rows of a 16-million-line table keep those whole buffers
+/// alive. National ASC-12's exclusion-diagnosis scan (62 filtered reads, 129,888 rows kept)
+/// peaked at 1.78 GB without the copy and 0.56 GB with it. Use it on the result of a selective
+/// filter that is kept beyond the read.
+pub fn compact_text(df: DataFrame) -> PolarsResult<DataFrame> {
+    let height = df.height();
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| -> PolarsResult<Column> {
+            Ok(match c.dtype() {
+                DataType::String => {
+                    let copied: StringChunked = c.str()?.iter().collect();
+                    copied.with_name(c.name().clone()).into_column()
+                }
+                _ => c.clone(),
+            })
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(height, columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer_bytes(df: &DataFrame, name: &str) -> usize {
+        df.column(name).unwrap().str().unwrap().downcast_iter().map(|a| a.total_buffer_len()).sum()
+    }
+
+    #[test]
+    fn compacting_keeps_the_values_and_drops_the_filtered_out_text() {
+        // Strings longer than 12 bytes live in the array's buffers, not inline in its views.
+        let ids: Vec<String> = (0..10_000).map(|i| format!("beneficiary-{i:08}")).collect();
+        let n: Vec<i64> = (0..10_000).collect();
+        let df = DataFrame::new(10_000, vec![Column::new("bene_id".into(), ids), Column::new("n".into(), n)]).unwrap();
+        let kept = df.lazy().filter(col("n").lt(lit(3))).collect().unwrap();
+        let compact = compact_text(kept.clone()).unwrap();
+        assert!(compact.equals_missing(&kept));
+        assert!(buffer_bytes(&kept, "bene_id") >= 10_000 * 20, "the filter kept the whole buffer: {}", buffer_bytes(&kept, "bene_id"));
+        assert!(buffer_bytes(&compact, "bene_id") < 1_000, "{}", buffer_bytes(&compact, "bene_id"));
+    }
+}

@@ -32,6 +32,10 @@ pub struct SynthOptions {
     pub first_year: i32,
     pub last_year: i32,
     pub format: FileFormat,
+    /// Give each calendar year of the extract one published year of volume (see
+    /// [`published_period_years`]) instead of spreading the published volume over the years, so
+    /// that an extract's size grows with its years (for measuring memory against years).
+    pub annual_volume: bool,
 }
 
 impl SynthOptions {
@@ -48,8 +52,32 @@ impl SynthOptions {
         if !(2016..=2035).contains(&a) || !(2016..=2035).contains(&b) || a > b {
             return Err(bad());
         }
-        Ok(SynthOptions { seed, scale, first_year: a, last_year: b, format })
+        Ok(SynthOptions { seed, scale, first_year: a, last_year: b, format, annual_volume: false })
     }
+
+    /// With [`SynthOptions::annual_volume`] set.
+    pub fn with_annual_volume(mut self, annual: bool) -> Self {
+        self.annual_volume = annual;
+        self
+    }
+
+    fn years(&self) -> u32 {
+        (self.last_year - self.first_year + 1) as u32
+    }
+}
+
+/// Years of claims behind the published facility volumes: Care Compare's July 2024 measurement
+/// periods, ASC-12 07/2020–12/2022 and ASC-17/18/19 01/2021–12/2022 (methodology §2, public).
+pub fn published_period_years(m: MeasureId) -> f64 {
+    match m {
+        MeasureId::Asc12 => 2.5,
+        _ => 2.0,
+    }
+}
+
+/// One facility's volume over `years` calendar years at its published annual rate (at least 1).
+fn annual_volume(published: u32, m: MeasureId, years: u32) -> u32 {
+    ((published as f64 * years as f64 / published_period_years(m)).round() as u32).max(1)
 }
 
 /// Rates the generator aims the true model at: CMS's published national rates (methodology §6).
@@ -98,7 +126,17 @@ pub mod reasons {
     pub const NO_FFS_AFTER: &str = "not_ffs_7_days_after";
     pub const CONCURRENT_HIGH_RISK: &str = "concurrent_high_risk_procedure";
     pub const IBD_OR_DIVERTICULITIS: &str = "inflammatory_bowel_disease_or_diverticulitis";
+    /// The cohort's index-selection step (`cohort::within_window_of_an_earlier_index_procedure`).
+    pub const WITHIN_WINDOW_OF_AN_EARLIER_PROCEDURE: &str = "within_7_days_of_an_earlier_procedure";
+    pub const REPEAT_COLONOSCOPY: &str = "repeat_colonoscopy";
 }
+
+/// Share of patients given a second qualifying procedure of the measure on days 0–7 after the
+/// first, at the same ASC (generator parameter): it must not be an index procedure.
+const LATER_PROCEDURE_SHARE: f64 = 0.02;
+/// Share of ASC-12 patients not otherwise planted who had a hospital outpatient colonoscopy on
+/// one of the look-back days before (generator parameter): the ASC colonoscopy is a repeat.
+const EARLIER_COLONOSCOPY_SHARE: f64 = 0.01;
 
 #[derive(Debug, Clone)]
 pub struct CohortCodePlan {
@@ -297,6 +335,9 @@ impl World {
             } else if options.scale == Scale::Demo {
                 // Every twentieth facility, from the middle of each block of twenty, at full volume.
                 vols = vols.iter().skip(10).step_by(20).copied().collect();
+            }
+            if options.annual_volume {
+                vols = vols.iter().map(|&v| annual_volume(v, m, options.years())).collect();
             }
             if vols.is_empty() {
                 return Err(AscqrError::Other(format!("data-dictionary/synth/facility_volumes.csv has no facilities for {m}")));
@@ -645,6 +686,9 @@ pub struct Procedure {
     pub outpatient: Vec<OutpatientClaim>,
     pub inpatient: Vec<InpatientClaim>,
     pub exclusion_reason: Option<&'static str>,
+    /// Carrier claims (indices into `carrier`) of later qualifying ASC procedures of the same
+    /// patient within the index window: procedures in the truth, excluded by index selection.
+    pub later_procedures: Vec<usize>,
     /// True values of the measure's risk variables, in the measure's order.
     pub variables: Vec<f64>,
     pub probability: f64,
@@ -676,6 +720,39 @@ fn month_index(day: i32) -> (i32, u32) {
     use chrono::Datelike;
     let d = crate::claims::sink::days_to_date(day);
     (d.year(), d.month())
+}
+
+/// The two carrier claims of one ASC procedure: the surgeon's professional claim (place of
+/// service 24 but a physician specialty, so not a facility claim; the first line's code only) and
+/// the ASC's facility claim (place of service 24, specialty 49) with `lines`.
+#[allow(clippy::too_many_arguments)]
+fn asc_procedure_claims(
+    m: MeasureId,
+    (professional_id, facility_id): (String, String),
+    day: i32,
+    surgeon: &str,
+    asc_npi: String,
+    indication: &str,
+    lines: Vec<CarrierLine>,
+    other_dx: Vec<String>,
+) -> [CarrierClaim; 2] {
+    let claim = |claim_id, specialty, billing_npi, other_dx, lines| CarrierClaim {
+        claim_id,
+        from: day,
+        thru: day,
+        place_of_service: "24",
+        specialty,
+        billing_npi,
+        rendering_npi: surgeon.to_string(),
+        principal_dx: indication.to_string(),
+        other_dx,
+        lines,
+    };
+    let professional_line = CarrierLine { hcpcs: lines[0].hcpcs.clone(), modifiers: vec![], units: 1.0 };
+    [
+        claim(professional_id, surgeon_specialty(m), surgeon.to_string(), vec![], vec![professional_line]),
+        claim(facility_id, "49", asc_npi, other_dx, lines),
+    ]
 }
 
 impl World {
@@ -936,33 +1013,43 @@ impl World {
         }
         let indication = plan.indications.choose(rng).expect("indications").clone();
         let surgeon = npi(500_000_000 + (asc as u64 * 31 + rng.random_range(0..6)) % 99_999_999);
-        // The surgeon's professional claim for the same procedure: same place of service, but a
-        // physician specialty, so it is not a facility claim.
-        carrier.push(CarrierClaim {
-            claim_id: next_claim('C'),
-            from: day,
-            thru: day,
-            place_of_service: "24",
-            specialty: surgeon_specialty(m),
-            billing_npi: surgeon.clone(),
-            rendering_npi: surgeon.clone(),
-            principal_dx: indication.clone(),
-            other_dx: vec![],
-            lines: vec![CarrierLine { hcpcs: main.hcpcs.clone(), modifiers: vec![], units: 1.0 }],
-        });
-        let index_claim = carrier.len();
-        carrier.push(CarrierClaim {
-            claim_id: next_claim('C'),
-            from: day,
-            thru: day,
-            place_of_service: "24",
-            specialty: "49",
-            billing_npi: asc_npi,
-            rendering_npi: surgeon,
-            principal_dx: indication,
-            other_dx: index_other_dx,
-            lines,
-        });
+        let index_claim = carrier.len() + 1;
+        let ids = (next_claim('C'), next_claim('C'));
+        carrier.extend(asc_procedure_claims(m, ids, day, &surgeon, asc_npi, &indication, lines, index_other_dx));
+
+        // Repeat and later procedures come from their own random stream, so every other draw
+        // (and so every extract generated before they were added) stays as it was.
+        let mut extra = stream(self.options.seed, "repeats", ((mi as u64) << 32) | f as u64, k);
+        let mut planted = planted;
+        let mut later_procedures = Vec::new();
+        let dies_soon = death.is_some_and(|d| d <= day + 10);
+        let window = self.dict.measure(m).rules.index_window_days as i32;
+        // Kept inside --years: every procedure of the extract falls in its years.
+        if !dies_soon && day + window <= self.last_day && extra.random_bool(LATER_PROCEDURE_SHARE) {
+            let later = day + extra.random_range(0..=window);
+            let code = pick_weighted(&mut extra, &plan.cohort_codes, |c| c.weight).hcpcs.clone();
+            let index = &carrier[index_claim];
+            let (asc_npi, surgeon, indication) = (index.billing_npi.clone(), index.rendering_npi.clone(), index.principal_dx.clone());
+            later_procedures.push(carrier.len() + 1);
+            let ids = (next_claim('C'), next_claim('C'));
+            let lines = vec![CarrierLine { hcpcs: code, modifiers: vec![], units: 1.0 }];
+            carrier.extend(asc_procedure_claims(m, ids, later, &surgeon, asc_npi, &indication, lines, vec![]));
+        }
+        if let Some(lookback) = self.dict.measure(m).rules.repeat_colonoscopy_lookback_days {
+            if planted.is_none() && lookback > 0 && extra.random_bool(EARLIER_COLONOSCOPY_SHARE) {
+                let earlier = day - extra.random_range(1..=lookback as i32);
+                outpatient.push(OutpatientClaim {
+                    claim_id: next_claim('O'),
+                    ccn: self.nearby_hospital(asc, true, &mut extra),
+                    from: earlier,
+                    thru: earlier,
+                    principal_dx: carrier[index_claim].principal_dx.clone(),
+                    other_dx: vec![],
+                    lines: vec![OutpatientLine { revenue_center: "0750", hcpcs: Some("45378"), day: earlier, units: 1.0 }],
+                });
+                planted = Some(reasons::REPEAT_COLONOSCOPY);
+            }
+        }
 
         let mut p = Procedure {
             measure: m,
@@ -978,6 +1065,7 @@ impl World {
             outpatient,
             inpatient,
             exclusion_reason: planted,
+            later_procedures,
             variables: vec![],
             probability: 0.0,
             visit: None,
@@ -1133,6 +1221,15 @@ mod tests {
         // The example NPI from CMS's check-digit note: 123456789 → 1234567893.
         assert_eq!(npi(123_456_789), "1234567893");
         assert_eq!(npi(100_000_000).len(), 10);
+    }
+
+    #[test]
+    fn annual_volume_scales_the_published_period_to_the_extract_years() {
+        // ASC-12's published volumes cover 2.5 years: 50 cases are 20 a year.
+        assert_eq!(annual_volume(50, MeasureId::Asc12, 1), 20);
+        assert_eq!(annual_volume(50, MeasureId::Asc12, 3), 60);
+        assert_eq!(annual_volume(50, MeasureId::Asc18, 2), 50);
+        assert_eq!(annual_volume(1, MeasureId::Asc17, 1), 1);
     }
 
     #[test]

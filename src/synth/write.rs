@@ -166,9 +166,9 @@ pub fn generate(out: &Path, options: &SynthOptions, progress: &indicatif::Progre
             for p in procs {
                 write_procedure(&world, &mut sinks, p)?;
                 let counts = summary.measures.entry(p.measure.as_str().to_string()).or_default();
-                counts.procedures += 1;
+                counts.procedures += 1 + p.later_procedures.len() as u64;
                 let fc = per_facility.entry((mi, f)).or_default();
-                fc.0 += 1;
+                fc.0 += 1 + p.later_procedures.len() as u64;
                 if p.exclusion_reason.is_none() {
                     counts.in_cohort += 1;
                     fc.1 += 1;
@@ -386,6 +386,19 @@ fn write_procedure(world: &World, sinks: &mut Sinks, p: &Procedure) -> Result<()
         row[pos.at(&v.name)] = Cell::Float(*x);
     }
     sinks.truth.push(&row)?;
+    // Later procedures of the patient within the index window: in the truth, never an index.
+    for &i in &p.later_procedures {
+        let claim = &p.carrier[i];
+        let mut row = pos.row();
+        row[pos.at("procedure_id")] = Cell::Str(&claim.claim_id);
+        row[pos.at("measure")] = Cell::Str(p.measure.as_str());
+        row[pos.at("in_cohort")] = Cell::Bool(false);
+        row[pos.at("exclusion_reason")] = Cell::Str(super::plan::reasons::WITHIN_WINDOW_OF_AN_EARLIER_PROCEDURE);
+        row[pos.at("facility_id")] = Cell::Str(&claim.billing_npi);
+        row[pos.at("bene_id")] = Cell::Str(&p.bene_id);
+        row[pos.at("procedure_date")] = Cell::Date(claim.from);
+        sinks.truth.push(&row)?;
+    }
     Ok(())
 }
 
