@@ -346,7 +346,9 @@ impl Attrition {
             .lazy()
             .join(fails, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
             .with_column(col("fails").fill_null(lit(false)))
-            // A query with one sink has one result; `unwrap_single` cannot fail here.
+            // On the streaming engine the claims tables a rule joins (enrollment above all) flow
+            // through the join in batches instead of being loaded whole (README, "Memory against
+            // years"). A query with one sink has one result; `unwrap_single` cannot fail here.
             .collect_with_engine(Engine::Streaming)
             .map(|r| r.unwrap_single())
             .ctx(ctx)?;
