@@ -1017,11 +1017,12 @@ impl World {
         let ids = (next_claim('C'), next_claim('C'));
         carrier.extend(asc_procedure_claims(m, ids, day, &surgeon, asc_npi, &indication, lines, index_other_dx));
 
-        // Repeat and later procedures come from their own random stream, so every other draw
-        // (and so every extract generated before they were added) stays as it was.
+        // Repeat and later procedures come from their own random stream, so the generator's other
+        // draws are unchanged by them (claim ids after them shift).
         let mut extra = stream(self.options.seed, "repeats", ((mi as u64) << 32) | f as u64, k);
         let mut planted = planted;
         let mut later_procedures = Vec::new();
+        // No later procedure for a patient who dies in the window or just after it.
         let dies_soon = death.is_some_and(|d| d <= day + 10);
         let window = self.dict.measure(m).rules.index_window_days as i32;
         // Kept inside --years: every procedure of the extract falls in its years.
