@@ -152,6 +152,11 @@ Example:
         /// CSV with columns npi,ccn: adds the facility's CCN to cohort.parquet (facility_ccn).
         #[arg(long)]
         ccn_crosswalk: Option<PathBuf>,
+        /// Beneficiaries per batch: the cohort is built one range of beneficiary ids at a time,
+        /// so peak memory follows this number rather than the size of the extract. The result
+        /// does not depend on it.
+        #[arg(long, default_value_t = ascqr::cohort::DEFAULT_BATCH_BENEFICIARIES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        batch_beneficiaries: usize,
         #[arg(long)]
         out: PathBuf,
     },
@@ -785,11 +790,11 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             print!("{}", report.summary_table());
             println!("canonical extract: {}\nreject file: {}", out.display(), rejects.display());
         }
-        Command::Cohort { claims, measure, period, dictionary, ccn_crosswalk, out } => {
+        Command::Cohort { claims, measure, period, dictionary, ccn_crosswalk, batch_beneficiaries, out } => {
             let period = period.as_deref().map(ascqr::cohort::Period::parse).transpose()?;
             let dict = load_dictionary(dictionary.as_deref())?;
             let crosswalk = ccn_crosswalk.as_deref().map(ascqr::cohort::CcnCrosswalk::read).transpose()?;
-            let mut result = ascqr::cohort::build(&claims, measure, period, &dict)?;
+            let mut result = ascqr::cohort::build_in_batches(&claims, measure, period, &dict, batch_beneficiaries)?;
             if let Some(x) = &crosswalk {
                 ascqr::cohort::attach_facility_ccn(&mut result, x)?;
             }

@@ -2,7 +2,7 @@
 //! for every procedure of every measure; the attrition table loses nothing between rows.
 
 use ascqr::claims::FileFormat;
-use ascqr::cohort::build;
+use ascqr::cohort::{build, build_in_batches};
 use ascqr::dictionary::{Dictionary, MeasureId};
 use ascqr::synth::{generate, Scale, SynthOptions};
 use indicatif::ProgressBar;
@@ -20,8 +20,16 @@ fn cohorts_and_outcomes_agree_with_the_synthetic_truth() {
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
     let truth = ParquetReader::new(std::fs::File::open(dir.path().join("truth/procedures.parquet")).unwrap()).finish().unwrap();
     let dict = Dictionary::embedded().unwrap();
+    let beneficiaries = ascqr::claims::scan_table(dir.path(), ascqr::claims::Table::Beneficiaries).unwrap().collect().unwrap().height();
     for m in MeasureId::ALL {
         let result = build(dir.path(), m, None, dict).unwrap();
+        // In about six batches of beneficiaries the result is the same, row for row.
+        let per_batch = beneficiaries / 6 + 1;
+        assert_eq!(ascqr::cohort::beneficiary_ranges(dir.path(), per_batch).unwrap().len(), 6);
+        let batched = build_in_batches(dir.path(), m, None, dict, per_batch).unwrap();
+        assert!(batched.cohort.equals_missing(&result.cohort), "{m}: the cohort in batches differs");
+        assert!(batched.excluded.equals_missing(&result.excluded), "{m}: the exclusions in batches differ");
+        assert_eq!(batched.attrition, result.attrition, "{m}: the attrition in batches differs");
         let t = truth.clone().lazy().filter(col("measure").eq(lit(m.as_str()))).collect().unwrap();
         let ids = strings(&t, "procedure_id");
         let reasons = strings(&t, "exclusion_reason");
