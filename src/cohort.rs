@@ -23,6 +23,10 @@
 //!    index claim or on any claim in the 365 days before.
 //!
 //! Facilities are billing NPIs; [`attach_facility_ccn`] adds the CCN from a user's crosswalk.
+//!
+//! Every rule looks at one patient's claims, so the stages run on one range of beneficiary ids at
+//! a time ([`build_in_batches`]) and the batches' results are stacked: the held procedures and the
+//! joins grow with a batch, not with the extract.
 
 use crate::claims::{collect_compact, compact_text, scan_table, Table};
 use crate::dictionary::{Dictionary, MeasureId, WorkRvuOfSeveral};
@@ -385,8 +389,8 @@ impl Attrition {
     }
 }
 
-/// Beneficiaries per batch in [`build`]: about 0.8 GiB peak for national synthetic ASC-12 (README,
-/// "Memory against years").
+/// Beneficiaries per batch in [`build`]: one national synthetic year of ASC-12 is two batches
+/// (1.11 GiB peak; README, "Memory against years").
 pub const DEFAULT_BATCH_BENEFICIARIES: usize = 1_000_000;
 
 /// A range of beneficiary ids, `from` inclusive and `to` exclusive; open ends are unbounded. The
@@ -400,8 +404,9 @@ pub struct BeneficiaryRange {
 
 impl BeneficiaryRange {
     /// `lf`'s rows in this range. A plain comparison on `bene_id`, so the Parquet reader can skip
-    /// row groups whose statistics lie outside it: on files sorted by beneficiary (as CMS's RIF
-    /// files and `ascqr synth`'s are) each batch reads its own part of each table.
+    /// row groups whose statistics lie outside it when the file is sorted by beneficiary (as
+    /// `ascqr synth`'s files are). Polars skips none when the same filter also holds an `is_in`
+    /// (the code-list reads): those still pass over the whole table, keeping only the batch's rows.
     pub fn restrict(&self, lf: LazyFrame) -> LazyFrame {
         let id = || col("bene_id");
         match (&self.from, &self.to) {
