@@ -25,8 +25,11 @@
 //! Facilities are billing NPIs; [`attach_facility_ccn`] adds the CCN from a user's crosswalk.
 //!
 //! Every rule looks at one patient's claims, so the stages run on one range of beneficiary ids at
-//! a time ([`build_in_batches`]) and the batches' results are stacked: the held procedures and the
-//! joins grow with a batch, not with the extract.
+//! a time ([`build_in_batches`]) and the batches' results are stacked. The procedures a rule holds
+//! and its joins grow with a batch. The stacked results still grow with the extract (README,
+//! "Memory against years"). This relies on every line of a claim naming the same beneficiary, as
+//! in CMS's files and `ascqr synth`'s. Validation does not check it: a claim whose lines name
+//! beneficiaries in two batches would be split.
 
 use crate::claims::{collect_compact, compact_text, scan_table, Table};
 use crate::dictionary::{Dictionary, MeasureId, WorkRvuOfSeveral};
@@ -451,8 +454,9 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
 }
 
 /// [`build`] with `per_batch` beneficiaries per batch. Every rule looks at one patient's claims
-/// only, so batches of beneficiaries are independent: peak memory follows the batch, not the
-/// extract, and the result does not depend on the batch size (tests/cohort.rs).
+/// only, so batches of beneficiaries are independent, and the result does not depend on the batch
+/// size (tests/cohort.rs). Each rule's joins hold one batch; the stacked results still hold the
+/// whole cohort.
 pub fn build_in_batches(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, per_batch: usize) -> Result<CohortResult> {
     let ranges = beneficiary_ranges(claims_dir, per_batch)?;
     let n = ranges.len();

@@ -152,9 +152,9 @@ Example:
         /// CSV with columns npi,ccn: adds the facility's CCN to cohort.parquet (facility_ccn).
         #[arg(long)]
         ccn_crosswalk: Option<PathBuf>,
-        /// Beneficiaries per batch: the cohort is built one range of beneficiary ids at a time,
-        /// so peak memory follows this number rather than the size of the extract. The result
-        /// does not depend on it.
+        /// Beneficiaries per batch: the rules run on one range of beneficiary ids at a time, so
+        /// their joins hold one batch (the finished cohort is still held whole, so peak memory
+        /// falls only modestly). The result does not depend on it.
         #[arg(long, default_value_t = ascqr::cohort::DEFAULT_BATCH_BENEFICIARIES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         batch_beneficiaries: usize,
         #[arg(long)]
