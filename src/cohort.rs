@@ -25,11 +25,13 @@
 //! Facilities are billing NPIs; [`attach_facility_ccn`] adds the CCN from a user's crosswalk.
 //!
 //! Every rule looks at one patient's claims, so the stages run on one range of beneficiary ids at
-//! a time ([`build_in_batches`]) and the batches' results are stacked. The procedures a rule holds
-//! and its joins grow with a batch. The stacked results still grow with the extract (README,
-//! "Memory against years"). This relies on every line of a claim naming the same beneficiary, as
-//! in CMS's files and `ascqr synth`'s. Validation does not check it: a claim whose lines name
-//! beneficiaries in two batches would be split.
+//! a time: [`write_in_batches`] (`ascqr cohort`) writes each batch's procedures out when the batch
+//! is done, [`build_in_batches`] stacks them in memory for the callers that go on to risk
+//! variables. The procedures a rule holds and its joins grow with a batch, not with the extract
+//! (README, "Memory against years"). This relies on every line of a claim naming the same
+//! beneficiary, as in CMS's files and `ascqr synth`'s: validation quarantines a line that names
+//! another (`claims::validate::OneBeneficiaryPerClaim`); unchecked, such a claim would be split
+//! between batches.
 
 use crate::claims::{collect_compact, compact_text, scan_table, Table};
 use crate::dictionary::{Dictionary, MeasureId, WorkRvuOfSeveral};
@@ -390,6 +392,22 @@ impl Attrition {
         self.excluded.push(out);
         Ok(kept)
     }
+
+    /// The counts of two batches added up (facilities as the union of their sets).
+    fn add(mut self, other: Attrition) -> Result<Attrition> {
+        let same_steps = self.steps.len() == other.steps.len() && self.steps.iter().zip(&other.steps).all(|(a, b)| a.step == b.step);
+        if !same_steps {
+            return Err(AscqrError::Other("internal error: beneficiary batches ran different cohort steps".into()));
+        }
+        for ((a, b), (fa, fb)) in self.steps.iter_mut().zip(other.steps).zip(self.facilities.iter_mut().zip(other.facilities)) {
+            a.procedures_in += b.procedures_in;
+            a.excluded += b.excluded;
+            a.procedures_out += b.procedures_out;
+            a.beneficiaries_out += b.beneficiaries_out;
+            fa.extend(fb);
+        }
+        Ok(self)
+    }
 }
 
 /// Beneficiaries per batch in [`build`]: one national synthetic year of ASC-12 is two batches
@@ -455,32 +473,175 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
 
 /// [`build`] with `per_batch` beneficiaries per batch. Every rule looks at one patient's claims
 /// only, so batches of beneficiaries are independent, and the result does not depend on the batch
-/// size (tests/cohort.rs). Each rule's joins hold one batch; the stacked results still hold the
-/// whole cohort.
+/// size (tests/cohort.rs). Each rule's joins hold one batch; the result holds the whole cohort
+/// (sorted by `procedure_id`): [`write_in_batches`] writes each batch out instead.
 pub fn build_in_batches(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, per_batch: usize) -> Result<CohortResult> {
+    let (mut cohorts, mut exclusions) = (Vec::new(), Vec::new());
+    let attrition = run_batches(claims_dir, measure, period, dict, per_batch, |cohort, excluded| {
+        cohorts.push(cohort);
+        exclusions.push(excluded);
+        Ok(())
+    })?;
+    let by_procedure = |frames: Vec<DataFrame>, what: &str| -> Result<DataFrame> {
+        let frames: Vec<LazyFrame> = frames.into_iter().filter(|d| d.width() > 0).map(|d| d.lazy()).collect();
+        if frames.is_empty() {
+            return Ok(DataFrame::empty());
+        }
+        concat(frames, UnionArgs::default())
+            .and_then(|lf| lf.sort(["procedure_id"], SortMultipleOptions::default()).collect())
+            .ctx(|| format!("collecting the {what}"))
+    };
+    let cohort = by_procedure(cohorts, "cohort")?;
+    let excluded = by_procedure(exclusions, "exclusions")?;
+    Ok(CohortResult { measure, definition: definition(measure, period, dict), cohort, excluded, attrition })
+}
+
+/// What [`write_in_batches`] wrote.
+#[derive(Debug, Clone)]
+pub struct WrittenCohort {
+    pub measure: MeasureId,
+    pub definition: serde_json::Value,
+    pub attrition: Vec<AttritionStep>,
+    /// Rows of `cohort.parquet`.
+    pub procedures: u64,
+    /// Of those, procedures with an unplanned hospital visit within the window.
+    pub unplanned_visits: u64,
+}
+
+/// Builds the cohort as [`build_in_batches`] does and writes `cohort.parquet`,
+/// `excluded.parquet`, `attrition.csv` and `cohort.json` to `out`, as [`write`] does, with the
+/// CCN from `crosswalk` when one is given. Each batch's procedures are written out when the batch
+/// is done, so memory holds one batch's results, not the whole cohort's. The rows come ordered by
+/// beneficiary id (rows without one first), then `procedure_id`: beneficiary batches are
+/// ascending ranges of ids, so that order is the same whatever the batch size.
+pub fn write_in_batches(
+    claims_dir: &Path,
+    measure: MeasureId,
+    period: Option<Period>,
+    dict: &Dictionary,
+    per_batch: usize,
+    crosswalk: Option<&CcnCrosswalk>,
+    out: &Path,
+) -> Result<WrittenCohort> {
+    std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
+    let mut cohort_file = ParquetInBatches::new(&out.join("cohort.parquet"))?;
+    let mut excluded_file = ParquetInBatches::new(&out.join("excluded.parquet"))?;
+    let ccn_table = crosswalk.map(CcnCrosswalk::table).transpose()?;
+    let mut without_ccn = std::collections::BTreeSet::new();
+    let mut unplanned_visits = 0u64;
+    let by_beneficiary = |df: DataFrame, what: &str| -> Result<DataFrame> {
+        if df.width() == 0 {
+            return Ok(df);
+        }
+        df.lazy().sort(["bene_id", "procedure_id"], SortMultipleOptions::default()).collect().ctx(|| format!("sorting the {what}"))
+    };
+    let attrition = run_batches(claims_dir, measure, period, dict, per_batch, |cohort, excluded| {
+        let mut cohort = by_beneficiary(cohort, "cohort")?;
+        if let Some(table) = &ccn_table {
+            cohort = with_facility_ccn(cohort, table)?;
+            without_ccn.extend(npis_without_ccn(&cohort)?);
+        }
+        unplanned_visits += cohort.column("unplanned_visit").and_then(|c| c.bool().map(|b| b.sum().unwrap_or(0) as u64)).ctx(|| "counting unplanned visits".into())?;
+        cohort_file.write(cohort)?;
+        excluded_file.write(by_beneficiary(excluded, "exclusions")?)
+    })?;
+    let mut definition = definition(measure, period, dict);
+    if let Some(x) = crosswalk {
+        definition["ccn_crosswalk"] = x.summary(without_ccn.len() as u64);
+    }
+    let procedures = cohort_file.rows;
+    cohort_file.commit()?;
+    excluded_file.commit()?;
+    write_attrition_and_summary(out, &definition, &attrition, procedures)?;
+    Ok(WrittenCohort { measure, definition, attrition, procedures, unplanned_visits })
+}
+
+/// A Parquet file written one frame at a time under a temporary name and renamed into place by
+/// [`ParquetInBatches::commit`] (dropped before that, the temporary file is removed). The first
+/// frame with columns sets the schema; every later one must have the same.
+struct ParquetInBatches {
+    target: crate::output::TempPath,
+    writer: Option<(polars::io::parquet::write::BatchedWriter<std::fs::File>, Schema)>,
+    rows: u64,
+}
+
+impl ParquetInBatches {
+    fn new(path: &Path) -> Result<Self> {
+        Ok(ParquetInBatches { target: crate::output::TempPath::new(path)?, writer: None, rows: 0 })
+    }
+
+    fn name(&self) -> String {
+        self.target.path().display().to_string()
+    }
+
+    fn write(&mut self, mut df: DataFrame) -> Result<()> {
+        if df.width() == 0 {
+            return Ok(());
+        }
+        if self.writer.is_none() {
+            let schema = df.schema().as_ref().clone();
+            let writer = ParquetWriter::new(self.target.create_file()?).batched(&schema).ctx(|| format!("writing {}", self.name()))?;
+            self.writer = Some((writer, schema));
+        }
+        let name = self.name();
+        let (writer, schema) = self.writer.as_mut().expect("set above");
+        if df.schema().as_ref() != schema {
+            return Err(AscqrError::Other(format!("internal error: beneficiary batches gave {name} different columns")));
+        }
+        // Row groups of at most 512 × 512 rows, as `ParquetWriter::finish` makes them.
+        let chunked = polars::frame::chunk_df_for_writing(&mut df, 512 * 512).ctx(|| format!("writing {name}"))?;
+        writer.write_batch(&chunked).ctx(|| format!("writing {name}"))?;
+        self.rows += df.height() as u64;
+        Ok(())
+    }
+
+    fn commit(self) -> Result<()> {
+        match &self.writer {
+            Some((writer, _)) => {
+                writer.finish().ctx(|| format!("writing {}", self.name()))?;
+            }
+            None => {
+                ParquetWriter::new(self.target.create_file()?).finish(&mut DataFrame::empty()).ctx(|| format!("writing {}", self.name()))?;
+            }
+        }
+        self.target.commit()
+    }
+}
+
+/// Runs the cohort stages on each batch of `per_batch` beneficiaries, hands each batch's cohort
+/// and exclusions to `take`, and returns the attrition summed over the batches.
+fn run_batches(
+    claims_dir: &Path,
+    measure: MeasureId,
+    period: Option<Period>,
+    dict: &Dictionary,
+    per_batch: usize,
+    mut take: impl FnMut(DataFrame, DataFrame) -> Result<()>,
+) -> Result<Vec<AttritionStep>> {
     let ranges = beneficiary_ranges(claims_dir, per_batch)?;
     let n = ranges.len();
     let exclusion_dx = exclusion_diagnoses(claims_dir, dict.measure(measure))?;
-    let mut merged: Option<BatchResult> = None;
+    let mut total: Option<Attrition> = None;
     for (i, range) in ranges.iter().enumerate() {
         tracing::info!("{measure} cohort: beneficiary batch {} of {n}", i + 1);
-        let batch = build_batch(claims_dir, measure, period, dict, range, exclusion_dx.as_ref())?;
-        merged = Some(match merged {
-            None => batch,
-            Some(m) => m.merge(batch)?,
+        let BatchResult { cohort, excluded, att } = build_batch(claims_dir, measure, period, dict, range, exclusion_dx.as_ref())?;
+        take(cohort, excluded)?;
+        total = Some(match total {
+            None => att,
+            Some(t) => t.add(att)?,
         });
     }
-    let BatchResult { cohort, excluded, mut att } = merged.expect("at least one range");
+    let mut att = total.expect("at least one range");
     for (s, f) in att.steps.iter_mut().zip(&att.facilities) {
         tracing::info!("cohort stage {}: {} in, {} excluded", s.step, s.procedures_in, s.excluded);
         s.facilities_out = f.len() as u64;
     }
-    let cohort = cohort.lazy().sort(["procedure_id"], SortMultipleOptions::default()).collect().ctx(|| "collecting the cohort".into())?;
-    let excluded = if excluded.width() == 0 {
-        excluded
-    } else {
-        excluded.lazy().sort(["procedure_id"], SortMultipleOptions::default()).collect().ctx(|| "collecting exclusions".into())?
-    };
+    Ok(att.steps)
+}
+
+/// Which definitions a cohort used: dictionary version, code lists by provenance, period,
+/// planned admission algorithm and outcome window.
+fn definition(measure: MeasureId, period: Option<Period>, dict: &Dictionary) -> serde_json::Value {
     let def = dict.measure(measure);
     let rules = &def.rules;
     let mut definition = def.provenance_summary();
@@ -492,7 +653,7 @@ pub fn build_in_batches(claims_dir: &Path, measure: MeasureId, period: Option<Pe
     })));
     definition["planned_admission_algorithm"] = serde_json::json!("v4.0 (data-dictionary/outcomes/planned_admission, status public)");
     definition["outcome_window_days"] = serde_json::json!([crate::outcome::WINDOW_FIRST_DAY, rules.outcome_last_day]);
-    Ok(CohortResult { measure, definition, cohort, excluded, attrition: att.steps })
+    definition
 }
 
 /// Every claim line with one of the measure's exclusion diagnoses (ASC-12: inflammatory bowel
@@ -516,34 +677,6 @@ struct BatchResult {
     cohort: DataFrame,
     excluded: DataFrame,
     att: Attrition,
-}
-
-impl BatchResult {
-    fn merge(mut self, other: BatchResult) -> Result<BatchResult> {
-        let same_steps = self.att.steps.len() == other.att.steps.len() && self.att.steps.iter().zip(&other.att.steps).all(|(a, b)| a.step == b.step);
-        if !same_steps {
-            return Err(AscqrError::Other("internal error: beneficiary batches ran different cohort steps".into()));
-        }
-        for ((a, b), (fa, fb)) in self.att.steps.iter_mut().zip(other.att.steps).zip(self.att.facilities.iter_mut().zip(other.att.facilities)) {
-            a.procedures_in += b.procedures_in;
-            a.excluded += b.excluded;
-            a.procedures_out += b.procedures_out;
-            a.beneficiaries_out += b.beneficiaries_out;
-            fa.extend(fb);
-        }
-        let stack = |a: DataFrame, b: DataFrame, what: &str| -> Result<DataFrame> {
-            if a.width() == 0 {
-                return Ok(b);
-            }
-            if b.width() == 0 {
-                return Ok(a);
-            }
-            a.vstack(&b).ctx(|| format!("merging beneficiary batches ({what})"))
-        };
-        self.cohort = stack(self.cohort, other.cohort, "cohort")?;
-        self.excluded = stack(self.excluded, other.excluded, "exclusions")?;
-        Ok(self)
-    }
 }
 
 /// The cohort stages on the beneficiaries of `range` (every table read is restricted to it).
@@ -666,10 +799,11 @@ fn build_batch(
         .with_column(lit(measure.as_str()).alias("measure"))
         .collect()
         .ctx(|| "finding hospital visits".into())?;
-    let excluded = if att.excluded.is_empty() {
+    let exclusions = std::mem::take(&mut att.excluded);
+    let excluded = if exclusions.is_empty() {
         DataFrame::empty()
     } else {
-        concat(att.excluded.iter().map(|d| d.clone().lazy()).collect::<Vec<_>>(), UnionArgs::default())
+        concat(exclusions.into_iter().map(|d| d.lazy()).collect::<Vec<_>>(), UnionArgs::default())
             .and_then(|lf| lf.collect())
             .ctx(|| "collecting exclusions".into())?
     };
@@ -723,33 +857,47 @@ impl CcnCrosswalk {
     }
 }
 
+impl CcnCrosswalk {
+    /// The crosswalk as a frame `facility_npi, facility_ccn`.
+    fn table(&self) -> Result<DataFrame> {
+        let (npis, ccns): (Vec<String>, Vec<String>) = self.npi_to_ccn.iter().map(|(a, b)| (a.clone(), b.clone())).unzip();
+        DataFrame::new(npis.len(), vec![Column::new("facility_npi".into(), npis), Column::new("facility_ccn".into(), ccns)]).ctx(|| "attaching CCNs".into())
+    }
+
+    /// What a cohort's definition records about the crosswalk it used.
+    fn summary(&self, cohort_facilities_without_ccn: u64) -> serde_json::Value {
+        serde_json::json!({"file": self.file, "npis": self.npi_to_ccn.len(), "cohort_facilities_without_ccn": cohort_facilities_without_ccn})
+    }
+}
+
+/// `cohort` with `facility_ccn` from `table` (null where the crosswalk has no row for the NPI).
+fn with_facility_ccn(cohort: DataFrame, table: &DataFrame) -> Result<DataFrame> {
+    cohort
+        .lazy()
+        .join(table.clone().lazy(), [col("facility_npi")], [col("facility_npi")], JoinArgs::new(JoinType::Left))
+        .collect()
+        .ctx(|| "attaching CCNs".into())
+}
+
+/// The cohort's facility NPIs that have no CCN.
+fn npis_without_ccn(cohort: &DataFrame) -> Result<std::collections::BTreeSet<String>> {
+    let ctx = || "attaching CCNs".to_string();
+    let npis = cohort.clone().lazy().filter(col("facility_ccn").is_null()).select([col("facility_npi").unique()]).collect().ctx(ctx)?;
+    Ok(npis.column("facility_npi").and_then(|c| c.str().cloned()).ctx(ctx)?.iter().flatten().map(str::to_string).collect())
+}
+
 /// Adds `facility_ccn` (null where the crosswalk has no row for the NPI) to the cohort and
 /// records the crosswalk and how many facilities it left unmapped in the definition.
 pub fn attach_facility_ccn(result: &mut CohortResult, crosswalk: &CcnCrosswalk) -> Result<()> {
-    let ctx = || "attaching CCNs".to_string();
-    let (npis, ccns): (Vec<String>, Vec<String>) = crosswalk.npi_to_ccn.iter().map(|(a, b)| (a.clone(), b.clone())).unzip();
-    let table = DataFrame::new(npis.len(), vec![Column::new("facility_npi".into(), npis), Column::new("facility_ccn".into(), ccns)]).ctx(ctx)?;
-    let cohort = result
-        .cohort
-        .clone()
-        .lazy()
-        .join(table.lazy(), [col("facility_npi")], [col("facility_npi")], JoinArgs::new(JoinType::Left))
-        .collect()
-        .ctx(ctx)?;
-    let unmapped = cohort
-        .clone()
-        .lazy()
-        .filter(col("facility_ccn").is_null())
-        .select([col("facility_npi").n_unique()])
-        .collect()
-        .ctx(ctx)?;
-    let unmapped = unmapped.column("facility_npi").and_then(|c| c.get(0).map(|v| v.extract::<u64>().unwrap_or(0))).ctx(ctx)?;
+    let cohort = with_facility_ccn(std::mem::take(&mut result.cohort), &crosswalk.table()?)?;
+    let unmapped = npis_without_ccn(&cohort)?.len() as u64;
     result.cohort = cohort;
-    result.definition["ccn_crosswalk"] = serde_json::json!({"file": crosswalk.file, "npis": crosswalk.npi_to_ccn.len(), "cohort_facilities_without_ccn": unmapped});
+    result.definition["ccn_crosswalk"] = crosswalk.summary(unmapped);
     Ok(())
 }
 
-/// Writes `cohort.parquet`, `excluded.parquet` and `attrition.csv` (each atomically).
+/// Writes `cohort.parquet`, `excluded.parquet`, `attrition.csv` and `cohort.json` (each
+/// atomically).
 pub fn write(out: &Path, result: &CohortResult) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
     for (name, df) in [("cohort.parquet", &result.cohort), ("excluded.parquet", &result.excluded)] {
@@ -758,8 +906,13 @@ pub fn write(out: &Path, result: &CohortResult) -> Result<()> {
         ParquetWriter::new(target.create_file()?).finish(&mut df).ctx(|| format!("writing {name}"))?;
         target.commit()?;
     }
+    write_attrition_and_summary(out, &result.definition, &result.attrition, result.cohort.height() as u64)
+}
+
+/// `attrition.csv`, and `cohort.json` with the definition, the attrition and the cohort's size.
+fn write_attrition_and_summary(out: &Path, definition: &serde_json::Value, attrition: &[AttritionStep], procedures: u64) -> Result<()> {
     let mut text = String::from("step,description,procedures_in,excluded,procedures_out,beneficiaries_out,facilities_out\n");
-    for s in &result.attrition {
+    for s in attrition {
         text.push_str(&format!(
             "{},\"{}\",{},{},{},{},{}\n",
             s.step, s.description, s.procedures_in, s.excluded, s.procedures_out, s.beneficiaries_out, s.facilities_out
@@ -767,9 +920,9 @@ pub fn write(out: &Path, result: &CohortResult) -> Result<()> {
     }
     crate::output::write_atomic(&out.join("attrition.csv"), text.as_bytes())?;
     let mut json = serde_json::to_vec_pretty(&serde_json::json!({
-        "definition": result.definition,
-        "attrition": result.attrition,
-        "cohort": result.cohort.height(),
+        "definition": definition,
+        "attrition": attrition,
+        "cohort": procedures,
     }))
     .map_err(|e| AscqrError::Other(e.to_string()))?;
     json.push(b'\n');

@@ -129,9 +129,10 @@ Example:
     #[command(after_help = "\
 Writes OUT/cohort.parquet (index procedures: procedure_id = the ASC facility claim, beneficiary,
 facility NPI, procedure date, qualifying codes, unplanned_visit, visit type, date, day and claim),
-OUT/excluded.parquet (every other qualifying claim with the rule that excluded it) and
+OUT/excluded.parquet (every other qualifying claim with the rule that excluded it),
 OUT/attrition.csv (step, description, procedures_in, excluded, procedures_out, beneficiaries_out,
-facilities_out). Code lists come from the embedded data dictionary (reconstructed lists are
+facilities_out) and OUT/cohort.json (definition versions and provenance). Rows are ordered by
+beneficiary, then procedure_id. Code lists come from the embedded data dictionary (reconstructed lists are
 labelled there).
 
 Example:
@@ -152,9 +153,9 @@ Example:
         /// CSV with columns npi,ccn: adds the facility's CCN to cohort.parquet (facility_ccn).
         #[arg(long)]
         ccn_crosswalk: Option<PathBuf>,
-        /// Beneficiaries per batch: the rules run on one range of beneficiary ids at a time, so
-        /// their joins hold one batch (the finished cohort is still held whole, so peak memory
-        /// falls only modestly). The result does not depend on it.
+        /// Beneficiaries per batch: the rules run on one range of beneficiary ids at a time and
+        /// each batch's procedures are written out when it is done, so memory holds one batch.
+        /// The output does not depend on it.
         #[arg(long, default_value_t = ascqr::cohort::DEFAULT_BATCH_BENEFICIARIES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         batch_beneficiaries: usize,
         #[arg(long)]
@@ -794,17 +795,12 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let period = period.as_deref().map(ascqr::cohort::Period::parse).transpose()?;
             let dict = load_dictionary(dictionary.as_deref())?;
             let crosswalk = ccn_crosswalk.as_deref().map(ascqr::cohort::CcnCrosswalk::read).transpose()?;
-            let mut result = ascqr::cohort::build_in_batches(&claims, measure, period, &dict, batch_beneficiaries)?;
-            if let Some(x) = &crosswalk {
-                ascqr::cohort::attach_facility_ccn(&mut result, x)?;
-            }
-            ascqr::cohort::write(&out, &result)?;
+            let written = ascqr::cohort::write_in_batches(&claims, measure, period, &dict, batch_beneficiaries, crosswalk.as_ref(), &out)?;
             println!("{:<48} {:>12} {:>10} {:>12}", "step", "in", "excluded", "out");
-            for s in &result.attrition {
+            for s in &written.attrition {
                 println!("{:<48} {:>12} {:>10} {:>12}", s.step, s.procedures_in, s.excluded, s.procedures_out);
             }
-            let events = count_true(&result.cohort, "unplanned_visit");
-            println!("{} procedures in the cohort, {} with an unplanned hospital visit within 7 days", result.cohort.height(), events);
+            println!("{} procedures in the cohort, {} with an unplanned hospital visit within 7 days", written.procedures, written.unplanned_visits);
             println!("wrote {}", out.display());
         }
         Command::Features { cohort, claims, dictionary, out } => {

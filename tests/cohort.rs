@@ -2,7 +2,7 @@
 //! for every procedure of every measure; the attrition table loses nothing between rows.
 
 use ascqr::claims::FileFormat;
-use ascqr::cohort::{build, build_in_batches};
+use ascqr::cohort::{build, build_in_batches, write_in_batches};
 use ascqr::dictionary::{Dictionary, MeasureId};
 use ascqr::synth::{generate, Scale, SynthOptions};
 use indicatif::ProgressBar;
@@ -30,6 +30,21 @@ fn cohorts_and_outcomes_agree_with_the_synthetic_truth() {
         assert!(batched.cohort.equals_missing(&result.cohort), "{m}: the cohort in batches differs");
         assert!(batched.excluded.equals_missing(&result.excluded), "{m}: the exclusions in batches differ");
         assert_eq!(batched.attrition, result.attrition, "{m}: the attrition in batches differs");
+        // Written batch by batch (what `ascqr cohort` does): the same rows, ordered by
+        // beneficiary then procedure, and the same attrition.
+        let out = dir.path().join(format!("out_{m}"));
+        let written = write_in_batches(dir.path(), m, None, dict, per_batch, None, &out).unwrap();
+        assert_eq!(written.attrition, result.attrition, "{m}: the attrition written in batches differs");
+        assert_eq!(written.procedures as usize, result.cohort.height());
+        for (file, expected) in [("cohort.parquet", &result.cohort), ("excluded.parquet", &result.excluded)] {
+            let df = ascqr::output::read_parquet(&out.join(file)).unwrap();
+            let by_beneficiary = df.clone().lazy().sort(["bene_id", "procedure_id"], Default::default()).collect().unwrap();
+            assert!(df.equals_missing(&by_beneficiary), "{m}: {file} is not ordered by beneficiary and procedure");
+            let by_procedure = df.lazy().sort(["procedure_id"], Default::default()).collect().unwrap();
+            assert!(by_procedure.equals_missing(expected), "{m}: {file} written in batches differs");
+        }
+        let unplanned = result.cohort.column("unplanned_visit").unwrap().bool().unwrap().sum().unwrap() as u64;
+        assert_eq!(written.unplanned_visits, unplanned);
         let t = truth.clone().lazy().filter(col("measure").eq(lit(m.as_str()))).collect().unwrap();
         let ids = strings(&t, "procedure_id");
         let reasons = strings(&t, "exclusion_reason");
@@ -132,6 +147,14 @@ fn a_ccn_crosswalk_and_a_users_definition_version_are_used_and_recorded() {
     }
     let facilities: std::collections::BTreeSet<_> = npis.iter().collect();
     assert_eq!(result.definition["ccn_crosswalk"]["cohort_facilities_without_ccn"], facilities.len() as u64 - 1);
+    // Written in batches, the crosswalk gives the same CCNs and the same count of facilities
+    // without one (facilities span batches: they are counted once).
+    let out = dir.path().join("out");
+    let beneficiaries = ascqr::claims::scan_table(dir.path(), ascqr::claims::Table::Beneficiaries).unwrap().collect().unwrap().height();
+    let written = write_in_batches(dir.path(), MeasureId::Asc18, None, &dict, beneficiaries / 3 + 1, Some(&crosswalk), &out).unwrap();
+    assert_eq!(written.definition, result.definition);
+    let df = ascqr::output::read_parquet(&out.join("cohort.parquet")).unwrap().lazy().sort(["procedure_id"], Default::default()).collect().unwrap();
+    assert!(df.equals_missing(&result.cohort), "the cohort with CCNs written in batches differs");
 }
 
 /// The stages read claims through code-list filters that polars must push into the Parquet

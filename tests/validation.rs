@@ -384,3 +384,53 @@ fn repeated_claim_lines_are_quarantined_not_counted_twice() {
     assert_eq!((bene.rows_read, bene.rows_accepted, bene.rows_rejected), (3, 2, 1));
     assert_eq!(bene.rejected_by_reason["duplicate beneficiary (bene_id of an earlier row)"], 1);
 }
+
+/// Lines of one claim naming two beneficiaries would be split between the cohort's batches of
+/// beneficiaries; the later line is quarantined, on the CSV and the Parquet paths.
+#[test]
+fn a_claim_line_naming_another_beneficiary_is_quarantined() {
+    let reason = "claim line names another beneficiary than the claim's earlier lines";
+    let x = Extract::valid()
+        .with_row(Table::Carrier, &[("line_num", "2"), ("bene_id", "B2")]) // claim C1, another patient
+        .with_row(Table::Carrier, &[("line_num", "3")]) // claim C1, its own patient
+        .with_row(Table::Carrier, &[("claim_id", "C2"), ("bene_id", "B2")]) // another claim of B2
+        .with_row(Table::Outpatient, &[("line_num", "2"), ("bene_id", "B2")]);
+    let report = x.write().validate().unwrap();
+    let get = |r: &ascqr::claims::ValidationReport, t: &str| r.tables.iter().find(|r| r.table == t).unwrap().clone();
+    let carrier = get(&report, "carrier");
+    assert_eq!((carrier.rows_read, carrier.rows_accepted, carrier.rows_rejected), (4, 3, 1));
+    assert_eq!(carrier.rejected_by_reason[reason], 1);
+    assert_eq!(get(&report, "outpatient").rejected_by_reason[reason], 1);
+    // The reject file names the second row and the column, not the beneficiary ids.
+    let rejects = std::fs::read_to_string(x.rejects()).unwrap();
+    let line = rejects.lines().find(|l| l.contains(reason) && l.starts_with("carrier")).unwrap();
+    assert!(line.contains(",2,") && line.contains(",bene_id,(differs from the claim's earlier lines),"), "{line}");
+
+    // The same carrier file as Parquet, typed as the canonical model says.
+    use ascqr::claims::ColumnType;
+    use polars::prelude::*;
+    let csv_path = x.claims().join("carrier.csv");
+    let text = CsvReadOptions::default().with_infer_schema_length(Some(0)).try_into_reader_with_file_path(Some(csv_path.clone())).unwrap().finish().unwrap();
+    let columns: Vec<polars::prelude::Column> = Table::Carrier
+        .spec()
+        .columns()
+        .iter()
+        .map(|c| {
+            let s = text.column(c.name.as_str()).unwrap().as_materialized_series().clone();
+            match c.dtype {
+                ColumnType::Date => s.str().unwrap().as_date(Some("%Y-%m-%d"), false).unwrap().into_series().into_column(),
+                ColumnType::Int => s.cast(&DataType::Int64).unwrap().into_column(),
+                ColumnType::Float => s.cast(&DataType::Float64).unwrap().into_column(),
+                ColumnType::Str => s.into_column(),
+                ColumnType::Bool => panic!("no boolean column on the carrier file"),
+            }
+        })
+        .collect();
+    let mut df = DataFrame::new(text.height(), columns).unwrap();
+    std::fs::remove_file(&csv_path).unwrap();
+    ParquetWriter::new(std::fs::File::create(x.claims().join("carrier.parquet")).unwrap()).finish(&mut df).unwrap();
+    let report = x.validate().unwrap();
+    let carrier = get(&report, "carrier");
+    assert_eq!((carrier.rows_read, carrier.rows_accepted, carrier.rows_rejected), (4, 3, 1));
+    assert_eq!(carrier.rejected_by_reason[reason], 1);
+}

@@ -394,12 +394,57 @@ impl DuplicateKeys {
     }
 }
 
+/// Finds carrier and outpatient lines that name another beneficiary than the earlier lines of the
+/// same claim. A claim belongs to one beneficiary in CMS's files; the cohort runs on ranges of
+/// beneficiary ids (`cohort::build_in_batches`), so a claim split between two beneficiaries would
+/// be split between batches, and its procedure or visit attributed to a patient it is not about.
+/// The first accepted line of a claim sets its beneficiary; later lines naming another are
+/// quarantined. Held as a 128-bit hash of the claim id and a 64-bit hash of the beneficiary: 24
+/// bytes per claim.
+pub struct OneBeneficiaryPerClaim {
+    claim_id: usize,
+    bene_id: usize,
+    beneficiary_of_claim: std::collections::HashMap<u128, u64>,
+}
+
+impl OneBeneficiaryPerClaim {
+    pub fn new(table: Table, columns: &[Column]) -> Option<Self> {
+        if !matches!(table, Table::Carrier | Table::Outpatient) {
+            return None;
+        }
+        let at = |name: &str| columns.iter().position(|c| c.name == name);
+        Some(OneBeneficiaryPerClaim { claim_id: at("claim_id")?, bene_id: at("bene_id")?, beneficiary_of_claim: Default::default() })
+    }
+
+    /// Records the line's beneficiary for its claim; a rejection if an earlier line of the claim
+    /// named another. The rejection shows no beneficiary id (claims are protected health
+    /// information): the reject file's record has the row.
+    pub fn check(&mut self, claim_id: KeyPart, bene_id: KeyPart) -> Option<Rejection> {
+        use std::hash::{Hash, Hasher};
+        let hash = |part: &KeyPart, salt: u64| {
+            let mut h = std::hash::DefaultHasher::new();
+            salt.hash(&mut h);
+            part.hash(&mut h);
+            h.finish()
+        };
+        let claim = (hash(&claim_id, 0x9E37_79B9_7F4A_7C15) as u128) << 64 | hash(&claim_id, 0xC2B2_AE3D_27D4_EB4F) as u128;
+        let bene = hash(&bene_id, 0x1656_67B1_9E37_79F9);
+        let first = *self.beneficiary_of_claim.entry(claim).or_insert(bene);
+        (first != bene).then(|| Rejection {
+            reason: "claim line names another beneficiary than the claim's earlier lines".into(),
+            column: "bene_id".into(),
+            value: "(differs from the claim's earlier lines)".into(),
+        })
+    }
+}
+
 /// Checks text rows of one table, counts them, writes rejects and (optionally) passes accepted
 /// rows on to a sink. Shared by the canonical CSV reader and the RIF adapter.
 pub struct TableIngest {
     pub checker: RowChecker,
     pub report: TableReport,
     duplicates: Option<DuplicateKeys>,
+    claim_beneficiary: Option<OneBeneficiaryPerClaim>,
     sink: Option<TableSink>,
 }
 
@@ -407,14 +452,32 @@ impl TableIngest {
     pub fn new(table: Table, sink: Option<TableSink>) -> Self {
         let checker = RowChecker::new(table);
         let duplicates = DuplicateKeys::new(table, checker.columns());
-        TableIngest { checker, report: TableReport::new(table), duplicates, sink }
+        let claim_beneficiary = OneBeneficiaryPerClaim::new(table, checker.columns());
+        TableIngest { checker, report: TableReport::new(table), duplicates, claim_beneficiary, sink }
     }
 
-    /// The duplicate check for a row with no other problem.
-    fn duplicate(&mut self, parts: &[KeyPart], value: String) -> Option<Rejection> {
-        let d = self.duplicates.as_mut()?;
-        let last = &self.checker.columns[*d.columns.last().expect("a key has columns")].name;
-        d.check(parts, last, value)
+    /// The canonical columns the checks across rows read.
+    fn across_row_columns(&self) -> Vec<usize> {
+        let mut cols: Vec<usize> = self.duplicates.iter().flat_map(|d| d.columns().to_vec()).collect();
+        cols.extend(self.claim_beneficiary.iter().flat_map(|c| [c.claim_id, c.bene_id]));
+        cols.sort_unstable();
+        cols.dedup();
+        cols
+    }
+
+    /// The checks across rows, for a row with no other problem: a repeated key, then a claim
+    /// line naming another beneficiary. `cell(i)` is the row's value in canonical column `i`
+    /// (one of [`Self::across_row_columns`]) and `text(i)` its text.
+    fn across_rows<'a>(&mut self, cell: impl Fn(usize) -> KeyPart<'a>, text: impl Fn(usize) -> String) -> Option<Rejection> {
+        if let Some(d) = self.duplicates.as_mut() {
+            let parts: Vec<KeyPart> = d.columns().iter().map(|&i| cell(i)).collect();
+            let last = *d.columns.last().expect("a key has columns");
+            if let Some(rej) = d.check(&parts, &self.checker.columns[last].name, text(last)) {
+                return Some(rej);
+            }
+        }
+        let c = self.claim_beneficiary.as_mut()?;
+        c.check(cell(c.claim_id), cell(c.bene_id))
     }
 
     /// One canonical row as text. Returns whether it was accepted.
@@ -423,18 +486,12 @@ impl TableIngest {
         self.report.rows_produced += 1;
         let mut problem = self.checker.check_text(cells, file, row, &mut typed)?;
         if problem.is_none() {
-            if let Some(cols) = self.duplicates.as_ref().map(|d| d.columns().to_vec()) {
-                let parts: Vec<KeyPart> = cols
-                    .iter()
-                    .map(|&i| match typed[i] {
-                        Cell::Str(s) => KeyPart::Str(s),
-                        Cell::Int(v) => KeyPart::Int(v),
-                        _ => KeyPart::Null,
-                    })
-                    .collect();
-                let value = cells[*cols.last().expect("a key has columns")].unwrap_or("").to_string();
-                problem = self.duplicate(&parts, value);
-            }
+            let cell = |i: usize| match typed[i] {
+                Cell::Str(s) => KeyPart::Str(s),
+                Cell::Int(v) => KeyPart::Int(v),
+                _ => KeyPart::Null,
+            };
+            problem = self.across_rows(cell, |i| cells[i].unwrap_or("").to_string());
         }
         match problem {
             None => {
@@ -651,38 +708,37 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
             );
         }
     }
-    // Repeated keys, in row order, for rows with no other problem.
-    if let Some(key_cols) = ingest.duplicates.as_ref().map(|d| d.columns().to_vec()) {
+    // Repeated keys and claims naming two beneficiaries, in row order, for rows with no other
+    // problem.
+    let key_cols = ingest.across_row_columns();
+    if !key_cols.is_empty() {
         enum KeyColumn {
             Str(StringChunked),
             Int(Int64Chunked),
         }
-        let key: Vec<KeyColumn> = key_cols
-            .iter()
-            .map(|&i| {
-                let s = df.column(columns[i].name.as_str()).ctx(|| path.display().to_string())?;
-                Ok(match columns[i].dtype {
-                    ColumnType::Str => KeyColumn::Str(s.str().ctx(|| path.display().to_string())?.clone()),
-                    _ => KeyColumn::Int(s.cast(&DataType::Int64).and_then(|s| s.i64().cloned()).ctx(|| path.display().to_string())?),
-                })
-            })
-            .collect::<Result<_>>()?;
+        let mut key: Vec<Option<KeyColumn>> = (0..columns.len()).map(|_| None).collect();
+        for &i in &key_cols {
+            let s = df.column(columns[i].name.as_str()).ctx(|| path.display().to_string())?;
+            key[i] = Some(match columns[i].dtype {
+                ColumnType::Str => KeyColumn::Str(s.str().ctx(|| path.display().to_string())?.clone()),
+                _ => KeyColumn::Int(s.cast(&DataType::Int64).and_then(|s| s.i64().cloned()).ctx(|| path.display().to_string())?),
+            });
+        }
         for (r, slot) in first.iter_mut().enumerate() {
             if slot.is_some() {
                 continue;
             }
-            let parts: Vec<KeyPart> = key
-                .iter()
-                .map(|k| match k {
-                    KeyColumn::Str(ca) => ca.get(r).map_or(KeyPart::Null, KeyPart::Str),
-                    KeyColumn::Int(ca) => ca.get(r).map_or(KeyPart::Null, KeyPart::Int),
-                })
-                .collect();
-            let value = match key.last().expect("a key has columns") {
-                KeyColumn::Str(ca) => ca.get(r).unwrap_or("").to_string(),
-                KeyColumn::Int(ca) => ca.get(r).map(|v| v.to_string()).unwrap_or_default(),
+            let cell = |i: usize| match &key[i] {
+                Some(KeyColumn::Str(ca)) => ca.get(r).map_or(KeyPart::Null, KeyPart::Str),
+                Some(KeyColumn::Int(ca)) => ca.get(r).map_or(KeyPart::Null, KeyPart::Int),
+                None => KeyPart::Null,
             };
-            *slot = ingest.duplicate(&parts, value);
+            let text = |i: usize| match &key[i] {
+                Some(KeyColumn::Str(ca)) => ca.get(r).unwrap_or("").to_string(),
+                Some(KeyColumn::Int(ca)) => ca.get(r).map(|v| v.to_string()).unwrap_or_default(),
+                None => String::new(),
+            };
+            *slot = ingest.across_rows(cell, text);
         }
     }
     for (r, rej) in first.into_iter().enumerate() {
