@@ -10,6 +10,8 @@
 //! `version` columns. `data-dictionary/PROVENANCE.csv` records the public source file and its
 //! sha256 for each derived file.
 
+pub mod workbook;
+
 use crate::error::{AscqrError, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -184,6 +184,44 @@ Example:
         #[arg(long)]
         out: PathBuf,
     },
+    /// Import a measure's code list from one of CMS's Excel workbooks as a dictionary overlay.
+    #[command(after_help = "\
+Reads one sheet of an .xlsx, .xlsm, .xlsb, .xls or .ods workbook: the header row is the first row
+with a cell naming the code column (HCPCS, CPT, CPT/HCPCS Code, ICD-10-CM Code, ...; title rows
+above it are skipped; --code-column names another), codes below it (dots, spaces and lower case
+are accepted; a HCPCS code stored as a number is padded back to five digits). Optional columns:
+a description, a work RVU, a procedure type. Each code's shape is checked: a bad code is an error
+naming the workbook, sheet, row, column and value. Writes
+OUT/measures/<measure>/<version>/cohort_codes.csv or exclusion_codes.csv in the data dictionary's
+layout, each row with provenance official and the workbook's name, sheet and sha256 as its source.
+cohort_codes.csv holds two lists: importing one replaces only its rows, keeping the other list's
+rows from that file or, when it does not exist yet, from the embedded definition (labelled
+reconstructed). Codes also in our list keep our CCS category, work RVUs and procedure type unless
+the sheet gives them. Then pass --dictionary OUT to `ascqr cohort`, `features` or `run`.
+
+Example:
+  ascqr import-codes --workbook ASC12_Data_Dictionary.xlsx --sheet \"Cohort Codes\" \\
+      --measure asc12 --list cohort --version cms-2026 --out my-dictionary")]
+    ImportCodes {
+        #[arg(long)]
+        workbook: PathBuf,
+        /// The sheet to read; default the first.
+        #[arg(long)]
+        sheet: Option<String>,
+        #[arg(long, value_enum)]
+        measure: ascqr::dictionary::MeasureId,
+        /// Which list the sheet holds (concurrent-high-risk and exclusion exist for ASC-12 only).
+        #[arg(long, value_enum)]
+        list: ascqr::dictionary::workbook::CodeList,
+        /// The code column's header, when the usual names do not find it.
+        #[arg(long)]
+        code_column: Option<String>,
+        /// The definition version folder to write, e.g. cms-2026.
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Import an official ICD-10-CM -> condition category crosswalk as a dictionary overlay.
     #[command(after_help = "\
 Reads a CSV with a header row holding a code column (icd10cm, diagnosis_code or dx; dots and lower
@@ -824,6 +862,30 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 unmapped.distinct_codes,
                 top.join(", ")
             );
+        }
+        Command::ImportCodes { workbook, sheet, measure, list, code_column, version, out } => {
+            let options = ascqr::dictionary::workbook::WorkbookImportOptions { workbook, sheet, measure, list, code_column, version, out };
+            let r = ascqr::dictionary::workbook::import_code_list(&options)?;
+            println!(
+                "sheet {}: header on row {}, {} rows below it ({} blank, {} repeating an earlier code): {} codes written to {}",
+                r.sheet, r.header_row, r.rows_read, r.blank_rows, r.repeated_rows, r.codes, r.output
+            );
+            let show = |codes: &[String]| {
+                let head: Vec<&str> = codes.iter().take(20).map(String::as_str).collect();
+                format!("{}{}", head.join(" "), if codes.len() > 20 { format!(" ... ({} in all)", codes.len()) } else { String::new() })
+            };
+            if !r.codes_not_in_previous_list.is_empty() {
+                println!("{} codes not in the previous list: {}", r.codes_not_in_previous_list.len(), show(&r.codes_not_in_previous_list));
+            }
+            if !r.previous_codes_not_in_workbook.is_empty() {
+                println!("{} codes of the previous list not in the workbook (dropped): {}", r.previous_codes_not_in_workbook.len(), show(&r.previous_codes_not_in_workbook));
+            }
+            if !r.without_work_rvu.is_empty() {
+                println!("warning: {} codes have no work RVU (the work RVU variable reads 0 for them): {}", r.without_work_rvu.len(), show(&r.without_work_rvu));
+            }
+            if !r.without_procedure_type.is_empty() {
+                println!("warning: {} codes have no procedure type: {}", r.without_procedure_type.len(), show(&r.without_procedure_type));
+            }
         }
         Command::ImportCc { input, version, out } => {
             let dict = ascqr::dictionary::Dictionary::embedded()?;
