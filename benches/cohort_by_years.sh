@@ -6,7 +6,7 @@
 #
 #   benches/cohort_by_years.sh [BINARY]      (default: target/debug/ascqr; build it first)
 #   REPORT=FILE sets the output file (default benches/results/cohort_by_years.md).
-#   BATCHES="N ..." the --batch-beneficiaries values to run (default: "1000000 1000000000", the
+#   BATCHES="N ..." the --batch-beneficiaries values to run (default: "250000 1000000000", the
 #   default batch and, for comparison, the whole extract in one batch).
 #
 # Extracts are generated under out/years/y1, y2, y3 when missing (about 3, 6 and 9 minutes on
@@ -41,7 +41,7 @@ tmp=$(mktemp)
 for n in 1 2 3; do
   lines=$(python3 -c "import json,sys; print(json.load(open('$out/y$n/manifest.json'))['rows']['carrier'])")
   for m in asc12 asc17 asc18 asc19; do
-  for batch in ${BATCHES:-1000000 1000000000}; do
+  for batch in ${BATCHES:-250000 1000000000}; do
     dir=$(mktemp -d)
     /usr/bin/time -v "$bin" cohort --claims "$out/y$n" --measure "$m" --batch-beneficiaries "$batch" --out "$dir" >"$dir.stdout" 2>"$dir.time"
     wall=$(grep "Elapsed (wall clock)" "$dir.time" | awk '{print $NF}')

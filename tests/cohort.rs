@@ -26,6 +26,15 @@ fn cohorts_and_outcomes_agree_with_the_synthetic_truth() {
         // In about six batches of beneficiaries the result is the same, row for row.
         let per_batch = beneficiaries / 6 + 1;
         assert_eq!(ascqr::cohort::beneficiary_ranges(dir.path(), per_batch).unwrap().len(), 6);
+        if m == MeasureId::Asc12 {
+            // Bounds from every 10th id: about the same number of ranges, and every beneficiary
+            // in exactly one.
+            let sampled = ascqr::cohort::beneficiary_ranges_from_sample(dir.path(), per_batch, beneficiaries as u64 / 10).unwrap();
+            assert!((5..=7).contains(&sampled.len()), "{} ranges", sampled.len());
+            let benes = ascqr::claims::scan_table(dir.path(), ascqr::claims::Table::Beneficiaries).unwrap();
+            let in_ranges: usize = sampled.iter().map(|r| r.restrict(benes.clone()).collect().unwrap().height()).sum();
+            assert_eq!(in_ranges, beneficiaries);
+        }
         let batched = build_in_batches(dir.path(), m, None, dict, per_batch).unwrap();
         assert!(batched.cohort.equals_missing(&result.cohort), "{m}: the cohort in batches differs");
         assert!(batched.excluded.equals_missing(&result.excluded), "{m}: the exclusions in batches differ");
