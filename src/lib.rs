@@ -24,6 +24,7 @@ pub mod eligibility;
 pub mod error;
 pub mod forecast;
 pub mod hglm;
+pub mod memory;
 pub mod outcome;
 pub mod output;
 pub mod pipeline;

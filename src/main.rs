@@ -833,6 +833,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let period = period.as_deref().map(ascqr::cohort::Period::parse).transpose()?;
             let dict = load_dictionary(dictionary.as_deref())?;
             let crosswalk = ccn_crosswalk.as_deref().map(ascqr::cohort::CcnCrosswalk::read).transpose()?;
+            ascqr::memory::return_large_blocks_to_the_system();
             let written = ascqr::cohort::write_in_batches(&claims, measure, period, &dict, batch_beneficiaries, crosswalk.as_ref(), &out)?;
             println!("{:<48} {:>12} {:>10} {:>12}", "step", "in", "excluded", "out");
             for s in &written.attrition {
