@@ -128,7 +128,8 @@ Example:
     /// Build a measure's cohort with its attrition table and 7-day outcome.
     #[command(after_help = "\
 Writes OUT/cohort.parquet (index procedures: procedure_id = the ASC facility claim, beneficiary,
-facility NPI, procedure date, qualifying codes, unplanned_visit, visit type, date, day and claim),
+facility NPI, procedure date, qualifying codes, unplanned_visit, visit type, date, day, claim and
+planned-admission rule; the first planned admission in the window with the rule that made it planned),
 OUT/excluded.parquet (every other qualifying claim with the rule that excluded it),
 OUT/attrition.csv (step, description, procedures_in, excluded, procedures_out, beneficiaries_out,
 facilities_out) and OUT/cohort.json (definition versions and provenance). Rows are ordered by

@@ -182,16 +182,24 @@ pub fn hospital_visits(outpatient: LazyFrame, inpatient: LazyFrame, tables: &Out
 }
 
 /// For each index procedure (`procedure_id, bene_id, procedure_date`), the first unplanned visit
-/// on days 0..=`last_day` (the measure's `outcome_last_day` rule, 7): adds `unplanned_visit`, `visit_type`, `visit_date`, `visit_day`, `visit_claim_id`.
-/// Ties on the same day prefer an inpatient admission, then observation, then ED.
+/// on days 0..=`last_day` (the measure's `outcome_last_day` rule, 7): adds `unplanned_visit`,
+/// `visit_type`, `visit_date`, `visit_day`, `visit_claim_id` and `visit_paa_rule` (`unplanned` for
+/// an admission, `never_planned_outpatient` for an ED visit or observation stay). Ties on the same
+/// day prefer an inpatient admission, then observation, then ED. The planned-admission decision
+/// for the admissions the algorithm set aside is kept too: `planned_admission_rule` (the step that
+/// made it planned), `planned_admission_day` and `planned_admission_claim_id` for the first planned
+/// admission in the window, null when there was none (methodology §3).
 pub fn first_unplanned_visit_within_window(index: LazyFrame, visits: LazyFrame, last_day: u32) -> LazyFrame {
     let rank = when(col("visit_type").eq(lit("inpatient"))).then(lit(0)).when(col("visit_type").eq(lit("observation"))).then(lit(1)).otherwise(lit(2));
-    let hits = index
+    let in_window = index
         .clone()
         .select([col("procedure_id"), col("bene_id"), col("procedure_date")])
-        .join(visits.filter(col("planned").not()), [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
+        .join(visits, [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
         .with_column((col("visit_date").cast(DataType::Int32) - col("procedure_date").cast(DataType::Int32)).alias("visit_day"))
-        .filter(col("visit_day").gt_eq(lit(WINDOW_FIRST_DAY)).and(col("visit_day").lt_eq(lit(last_day as i32))))
+        .filter(col("visit_day").gt_eq(lit(WINDOW_FIRST_DAY)).and(col("visit_day").lt_eq(lit(last_day as i32))));
+    let hits = in_window
+        .clone()
+        .filter(col("planned").not())
         .with_column(rank.alias("type_rank"))
         .sort(["procedure_id", "visit_day", "type_rank", "claim_id"], SortMultipleOptions::default())
         .group_by_stable([col("procedure_id")])
@@ -200,11 +208,22 @@ pub fn first_unplanned_visit_within_window(index: LazyFrame, visits: LazyFrame, 
             col("visit_date").first(),
             col("visit_day").first(),
             col("claim_id").first().alias("visit_claim_id"),
+            col("paa_rule").first().alias("visit_paa_rule"),
         ])
         .with_column(lit(true).alias("unplanned_visit"));
+    let planned = in_window
+        .filter(col("planned"))
+        .sort(["procedure_id", "visit_day", "claim_id"], SortMultipleOptions::default())
+        .group_by_stable([col("procedure_id")])
+        .agg([
+            col("paa_rule").first().alias("planned_admission_rule"),
+            col("visit_day").first().alias("planned_admission_day"),
+            col("claim_id").first().alias("planned_admission_claim_id"),
+        ]);
     index
         .join(hits, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
         .with_column(col("unplanned_visit").fill_null(lit(false)))
+        .join(planned, [col("procedure_id")], [col("procedure_id")], JoinArgs::new(JoinType::Left))
 }
 
 #[cfg(test)]
@@ -266,6 +285,46 @@ mod tests {
                 ("e".into(), "unplanned".into(), false),
             ]
         );
+    }
+
+    /// The planned admission is recorded with its rule but is not the outcome; a later unplanned
+    /// ED visit is; a visit on day 8 is outside the window.
+    #[test]
+    fn a_planned_admission_is_recorded_with_its_rule_and_not_counted() {
+        let index = DataFrame::new(
+            3,
+            vec![
+                Column::new("procedure_id".into(), ["p1", "p2", "p3"]),
+                Column::new("bene_id".into(), ["b1", "b2", "b3"]),
+                Column::new("procedure_date".into(), [19000i32, 19000, 19000]).cast(&DataType::Date).unwrap(),
+            ],
+        )
+        .unwrap()
+        .lazy();
+        let visits = DataFrame::new(
+            4,
+            vec![
+                Column::new("bene_id".into(), ["b1", "b1", "b2", "b3"]),
+                Column::new("claim_id".into(), ["i1", "o1", "i2", "o3"]),
+                Column::new("visit_date".into(), [19002i32, 19005, 19001, 19008]).cast(&DataType::Date).unwrap(),
+                Column::new("visit_type".into(), ["inpatient", "ed", "inpatient", "ed"]),
+                Column::new("planned".into(), [true, false, false, false]),
+                Column::new("paa_rule".into(), ["always_planned_procedure", "never_planned_outpatient", "unplanned", "never_planned_outpatient"]),
+            ],
+        )
+        .unwrap()
+        .lazy();
+        let df = first_unplanned_visit_within_window(index, visits, 7).sort(["procedure_id"], Default::default()).collect().unwrap();
+        let text = |c: &str| -> Vec<Option<String>> { df.column(c).unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect() };
+        let some = |v: &[Option<&str>]| -> Vec<Option<String>> { v.iter().map(|x| x.map(str::to_string)).collect() };
+        let visit: Vec<Option<bool>> = df.column("unplanned_visit").unwrap().bool().unwrap().iter().collect();
+        assert_eq!(visit, vec![Some(true), Some(true), Some(false)]);
+        assert_eq!(text("visit_claim_id"), some(&[Some("o1"), Some("i2"), None]));
+        assert_eq!(text("visit_paa_rule"), some(&[Some("never_planned_outpatient"), Some("unplanned"), None]));
+        assert_eq!(text("planned_admission_rule"), some(&[Some("always_planned_procedure"), None, None]));
+        assert_eq!(text("planned_admission_claim_id"), some(&[Some("i1"), None, None]));
+        let day: Vec<Option<i32>> = df.column("planned_admission_day").unwrap().i32().unwrap().iter().collect();
+        assert_eq!(day, vec![Some(2), None, None]);
     }
 
     #[test]

@@ -27,7 +27,19 @@ fn unplanned_visits_agree_with_the_synthetic_truth_for_every_procedure() {
         scan_table(dir.path(), Table::Inpatient).unwrap(),
         &tables,
     );
-    let found = first_unplanned_visit_within_window(index, visits, 7)
+    let outcome = first_unplanned_visit_within_window(index, visits, 7).collect().unwrap();
+    // The generator plants planned admissions in the window: each is recorded with the step of the
+    // planned admission algorithm that fired, and none is the outcome.
+    let planned = outcome.clone().lazy().filter(col("planned_admission_rule").is_not_null()).collect().unwrap();
+    assert!(planned.height() > 10, "{} procedures with a planned admission in the window", planned.height());
+    let fired: std::collections::BTreeSet<String> =
+        planned.column("planned_admission_rule").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_string()).collect();
+    let steps = ["always_planned_diagnosis", "always_planned_procedure", "potentially_planned_procedure_nonacute_diagnosis"];
+    assert!(fired.iter().all(|r| steps.contains(&r.as_str())), "{fired:?}");
+    let days = planned.column("planned_admission_day").unwrap().i32().unwrap();
+    assert!(days.iter().all(|d| (0..=7).contains(&d.unwrap())));
+    let found = outcome
+        .lazy()
         .select([
             col("procedure_id"),
             col("unplanned_visit").alias("found_visit"),
