@@ -2,11 +2,12 @@
 # Measures cohort building, feature building and the model fit for all four measures on an
 # extract (default: the national synthetic one from scripts/measure_national.sh), with GNU time.
 #   scripts/measure_pipeline.sh [CLAIMS_DIR] [OUT_DIR]
+#   BIN=target/debug/ascqr measures the dev build instead of the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 claims="${1:-out/national}"
 out="${2:-out/pipeline}"
-bin=target/release/ascqr
+bin=${BIN:-target/release/ascqr}
 [ -x "$bin" ] || cargo build --release
 mkdir -p "$out"
 run() { # label, command...
