@@ -411,8 +411,9 @@ impl Attrition {
 }
 
 /// Beneficiaries per batch in [`build`]. On the 3-year national synthetic extract (4.0 million
-/// beneficiaries) ASC-12 peaked at 0.92 GiB with 250,000 against 1.46 GiB with 1,000,000, in
-/// about the same time; the smaller measures took 30–40% longer (README, "Memory against years").
+/// beneficiaries), before `ascqr cohort` fixed the allocator's mmap threshold, ASC-12 peaked at
+/// 0.92 GiB with 250,000 against 1.46 GiB with 1,000,000, in about the same time; the smaller
+/// measures took 30–40% longer (README, "Memory against years").
 pub const DEFAULT_BATCH_BENEFICIARIES: usize = 250_000;
 
 /// A range of beneficiary ids, `from` inclusive and `to` exclusive; open ends are unbounded. The
