@@ -382,16 +382,23 @@ impl DuplicateKeys {
     /// Records the key; a rejection if an earlier row had it. `last_column` names the column the
     /// rejection shows (the last key column) and `value` its text.
     pub fn check(&mut self, parts: &[KeyPart], last_column: &str, value: String) -> Option<Rejection> {
-        use std::hash::{Hash, Hasher};
-        let hash = |salt: u64| {
-            let mut h = std::hash::DefaultHasher::new();
-            salt.hash(&mut h);
-            parts.hash(&mut h);
-            h.finish()
-        };
-        let key = (hash(0x9E37_79B9_7F4A_7C15) as u128) << 64 | hash(0xC2B2_AE3D_27D4_EB4F) as u128;
-        (!self.seen.insert(key)).then(|| Rejection { reason: self.reason.to_string(), column: last_column.to_string(), value })
+        (!self.seen.insert(key_hash(parts))).then(|| Rejection { reason: self.reason.to_string(), column: last_column.to_string(), value })
     }
+}
+
+/// SipHash of `value` with a fixed `salt` as key.
+fn salted_hash(salt: u64, value: &(impl std::hash::Hash + ?Sized)) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    salt.hash(&mut h);
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// A 128-bit hash of a key (two salted SipHashes): a false match between two different keys has a
+/// probability near 2⁻¹²⁸ per pair.
+fn key_hash(value: &(impl std::hash::Hash + ?Sized)) -> u128 {
+    (salted_hash(0x9E37_79B9_7F4A_7C15, value) as u128) << 64 | salted_hash(0xC2B2_AE3D_27D4_EB4F, value) as u128
 }
 
 /// Finds carrier and outpatient lines that name another beneficiary than the earlier lines of the
@@ -420,16 +427,8 @@ impl OneBeneficiaryPerClaim {
     /// named another. The rejection shows no beneficiary id (claims are protected health
     /// information): the reject file's record has the row.
     pub fn check(&mut self, claim_id: KeyPart, bene_id: KeyPart) -> Option<Rejection> {
-        use std::hash::{Hash, Hasher};
-        let hash = |part: &KeyPart, salt: u64| {
-            let mut h = std::hash::DefaultHasher::new();
-            salt.hash(&mut h);
-            part.hash(&mut h);
-            h.finish()
-        };
-        let claim = (hash(&claim_id, 0x9E37_79B9_7F4A_7C15) as u128) << 64 | hash(&claim_id, 0xC2B2_AE3D_27D4_EB4F) as u128;
-        let bene = hash(&bene_id, 0x1656_67B1_9E37_79F9);
-        let first = *self.beneficiary_of_claim.entry(claim).or_insert(bene);
+        let bene = salted_hash(0x1656_67B1_9E37_79F9, &bene_id);
+        let first = *self.beneficiary_of_claim.entry(key_hash(&claim_id)).or_insert(bene);
         (first != bene).then(|| Rejection {
             reason: "claim line names another beneficiary than the claim's earlier lines".into(),
             column: "bene_id".into(),

@@ -111,6 +111,14 @@ pub struct WorkbookImport {
     pub output: String,
 }
 
+/// One code read from the sheet, with the optional columns the sheet had for it.
+struct SheetCode {
+    code: String,
+    label: Option<String>,
+    work_rvu: Option<String>,
+    procedure_type: Option<String>,
+}
+
 /// Header text reduced to lower-case letters and digits, so `CPT/HCPCS Code` and `cpt_hcpcs_code`
 /// compare equal.
 fn normalized(header: &str) -> String {
@@ -166,12 +174,7 @@ pub fn import_code_list(options: &WorkbookImportOptions) -> Result<WorkbookImpor
         // the concurrent high-risk and IBD/diverticulitis exclusions are ASC-12's).
         return Err(AscqrError::InvalidOption(format!("{}: the {:?} list exists for ASC-12 only", o.measure, o.list)));
     }
-    let bytes = std::fs::read(&o.workbook).map_err(|e| AscqrError::io(&o.workbook, e))?;
-    let sha256 = {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(&bytes);
-        digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    };
+    let sha256 = crate::pipeline::describe_input(&o.workbook)?.sha256;
     let mut workbook = open_workbook_auto(&o.workbook).map_err(|e| AscqrError::Other(format!("{}: not a readable workbook: {e}", o.workbook.display())))?;
     let names = workbook.sheet_names();
     let sheet = match &o.sheet {
@@ -206,7 +209,8 @@ pub fn import_code_list(options: &WorkbookImportOptions) -> Result<WorkbookImpor
     let type_at = column(&["proceduretype"]);
     let code_header = cell_text(&header_cells[code_at]).unwrap_or_default();
 
-    let mut imported: Vec<BTreeMap<&str, String>> = Vec::new();
+    let mut imported: Vec<SheetCode> = Vec::new();
+    // Each imported code once.
     let mut seen = BTreeSet::new();
     let (mut rows_read, mut blank_rows, mut repeated_rows) = (0u64, 0u64, 0u64);
     for (n, cells) in rows.iter().filter(|(n, _)| *n > header_row) {
@@ -239,18 +243,7 @@ pub fn import_code_list(options: &WorkbookImportOptions) -> Result<WorkbookImpor
             })?),
             None => None,
         };
-        let mut row = BTreeMap::new();
-        row.insert("code", code);
-        if let Some(l) = get(label_at) {
-            row.insert("label", l);
-        }
-        if let Some(r) = rvu {
-            row.insert("work_rvu", r);
-        }
-        if let Some(t) = get(type_at) {
-            row.insert("procedure_type", t);
-        }
-        imported.push(row);
+        imported.push(SheetCode { code, label: get(label_at), work_rvu: rvu, procedure_type: get(type_at) });
     }
 
     // The rows this import keeps or replaces: the folder's file if it exists, else ours.
@@ -277,12 +270,12 @@ pub fn import_code_list(options: &WorkbookImportOptions) -> Result<WorkbookImpor
     let (mut without_work_rvu, mut without_procedure_type) = (Vec::new(), Vec::new());
     let mut out_rows: Vec<BTreeMap<String, String>> = base.iter().filter(|r| !in_list(r)).cloned().collect();
     for r in &imported {
-        let code = &r["code"];
+        let code = &r.code;
         let previous_row = ours(code);
         let from_ours = |c: &str| previous_row.and_then(|p| p.get(c)).filter(|v| !v.is_empty()).cloned();
         let mut row: BTreeMap<String, String> = header.iter().map(|h| (h.clone(), String::new())).collect();
         row.insert(o.list.code_column().into(), code.clone());
-        row.insert("label".into(), r.get("label").cloned().or_else(|| from_ours("label")).unwrap_or_default());
+        row.insert("label".into(), r.label.clone().or_else(|| from_ours("label")).unwrap_or_default());
         row.insert("provenance".into(), "official".into());
         row.insert("source".into(), source.clone());
         row.insert("version".into(), o.version.clone());
@@ -293,14 +286,14 @@ pub fn import_code_list(options: &WorkbookImportOptions) -> Result<WorkbookImpor
             CodeList::Cohort | CodeList::ConcurrentHighRisk => {
                 row.insert("role".into(), o.list.role().expect("a cohort_codes list").into());
                 row.insert("ccs_category".into(), from_ours("ccs_category").unwrap_or_default());
-                let rvu23 = r.get("work_rvu").cloned().or_else(|| from_ours("work_rvu_2023"));
-                let rvu25 = r.get("work_rvu").cloned().or_else(|| from_ours("work_rvu_2025"));
+                let rvu23 = r.work_rvu.clone().or_else(|| from_ours("work_rvu_2023"));
+                let rvu25 = r.work_rvu.clone().or_else(|| from_ours("work_rvu_2025"));
                 if o.list == CodeList::Cohort && rvu23.is_none() && rvu25.is_none() {
                     without_work_rvu.push(code.clone());
                 }
                 row.insert("work_rvu_2023".into(), rvu23.unwrap_or_default());
                 row.insert("work_rvu_2025".into(), rvu25.unwrap_or_default());
-                let kind = r.get("procedure_type").cloned().or_else(|| from_ours("procedure_type"));
+                let kind = r.procedure_type.clone().or_else(|| from_ours("procedure_type"));
                 if o.list == CodeList::Cohort && o.measure == MeasureId::Asc19 && kind.is_none() {
                     without_procedure_type.push(code.clone());
                 }
@@ -318,16 +311,15 @@ pub fn import_code_list(options: &WorkbookImportOptions) -> Result<WorkbookImpor
     let text = w.into_inner().map_err(|e| AscqrError::Other(format!("{}: {e}", target.display())))?;
     std::fs::create_dir_all(&folder).map_err(|e| AscqrError::io(&folder, e))?;
     crate::output::write_atomic(&target, &text)?;
-    let codes: BTreeSet<String> = imported.iter().map(|r| r["code"].clone()).collect();
     Ok(WorkbookImport {
         sheet,
         header_row,
         rows_read,
         blank_rows,
         repeated_rows,
-        codes: codes.len(),
-        codes_not_in_previous_list: codes.difference(&previous).cloned().collect(),
-        previous_codes_not_in_workbook: previous.difference(&codes).cloned().collect(),
+        codes: seen.len(),
+        codes_not_in_previous_list: seen.difference(&previous).cloned().collect(),
+        previous_codes_not_in_workbook: previous.difference(&seen).cloned().collect(),
         without_work_rvu,
         without_procedure_type,
         output: target.display().to_string(),
