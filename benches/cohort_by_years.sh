@@ -24,6 +24,10 @@ for n in 1 2 3; do
     echo "generating $out/y$n (${range[$n]})" >&2
     "$bin" synth --out "$out/y$n" --seed 1 --scale national --years "${range[$n]}" --annual-volume >"$out/y$n.synth.txt"
   fi
+  # The stages read only a prepared extract.
+  if [ ! -f "$out/y$n.extract/ingest.json" ]; then
+    "$bin" ingest --claims "$out/y$n" --out "$out/y$n.extract" >"$out/y$n.ingest.txt"
+  fi
 done
 
 report=${REPORT:-benches/results/cohort_by_years.md}
@@ -43,7 +47,7 @@ for n in 1 2 3; do
   for m in asc12 asc17 asc18 asc19; do
   for batch in ${BATCHES:-250000 1000000000}; do
     dir=$(mktemp -d)
-    /usr/bin/time -v "$bin" cohort --claims "$out/y$n" --measure "$m" --batch-beneficiaries "$batch" --out "$dir" >"$dir.stdout" 2>"$dir.time"
+    /usr/bin/time -v "$bin" cohort --claims "$out/y$n.extract" --measure "$m" --batch-beneficiaries "$batch" --out "$dir" >"$dir.stdout" 2>"$dir.time"
     wall=$(grep "Elapsed (wall clock)" "$dir.time" | awk '{print $NF}')
     rss=$(grep "Maximum resident set size" "$dir.time" | awk '{printf "%.2f GiB", $NF/1048576}')
     read -r first last < <(python3 -c "

@@ -75,8 +75,8 @@ impl Period {
     pub fn parse(s: &str) -> Result<Period> {
         let bad = || AscqrError::InvalidOption(format!("--period {s:?}: expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD"));
         let (a, b) = s.split_once("..").ok_or_else(bad)?;
-        let a = crate::claims::validate::parse_iso_date(a.trim()).ok_or_else(bad)?;
-        let b = crate::claims::validate::parse_iso_date(b.trim()).ok_or_else(bad)?;
+        let a = crate::claims::validate::parse_date(a.trim()).ok_or_else(bad)?;
+        let b = crate::claims::validate::parse_date(b.trim()).ok_or_else(bad)?;
         if a > b {
             return Err(bad());
         }
@@ -546,6 +546,8 @@ pub fn write_in_batches(
     crosswalk: Option<&CcnCrosswalk>,
     out: &Path,
 ) -> Result<WrittenCohort> {
+    // Refuse anything but a prepared extract before creating the output folder.
+    crate::claims::extract::read_manifest(claims_dir)?;
     std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
     let mut cohort_file = ParquetInBatches::new(&out.join("cohort.parquet"))?;
     let mut excluded_file = ParquetInBatches::new(&out.join("excluded.parquet"))?;
@@ -957,7 +959,7 @@ mod tests {
     use super::*;
 
     fn date(s: &str) -> i32 {
-        crate::claims::validate::parse_iso_date(s).unwrap()
+        crate::claims::validate::parse_date(s).unwrap()
     }
 
     fn procs(rows: &[(&str, &str, Option<&str>)]) -> LazyFrame {

@@ -26,7 +26,8 @@ Progress bars are shown only when stderr is a terminal.
 Quick start:
   ascqr demo                         synthetic extract → ascqr run → report.html, checked against truth
   ascqr synth --out claims --seed 1  write a synthetic canonical extract with its truth
-  ascqr validate --claims claims     check an extract, write rejected rows with reasons";
+  ascqr ingest --claims claims --out extract   validate and shard an extract for every stage
+  ascqr validate --claims claims     dry run: check an extract, write rejected rows with reasons";
 
 #[derive(Parser)]
 #[command(
@@ -83,12 +84,45 @@ Examples:
         #[arg(long)]
         annual_volume: bool,
     },
+    /// Read, validate and shard a claims extract into the prepared extract every stage reads.
+    #[command(after_help = "\
+Reads CLAIMS in the given layout with the same parser `validate` uses, and writes OUT:
+  OUT/ingest.json                  rows read, accepted, rejected (by reason) and merged per table
+                                   and per input file; inputs with bytes and sha256; layout; shards
+  OUT/rejects.csv                  every rejected row: table, source file, row, reason, column, value
+  OUT/<table>/part-NNNNN.parquet   the accepted rows, typed, one file per shard, sorted by bene_id
+A beneficiary's rows of every table are in one shard: shard = pmod(XXH64(bene_id, seed 42), N).
+Accepted encodings: dates 2022-01-31, 20220131, 31-Jan-2022, 31JAN2022; booleans true/false,
+T/F, Y/N, yes/no, 1/0 in any case; an absent or empty ICD version code reads as ICD-10.
+Repeated claim lines, claims and beneficiaries are quarantined (the first kept); of enrollment
+rows of one beneficiary and year that share a month, the first read is kept. Every stage
+(cohort, features, eligibility, forecast, run) reads only a prepared extract. OUT is built in a
+temporary folder and renamed when complete; an earlier prepared extract there is replaced.
+
+Examples:
+  ascqr ingest --claims claims --out extract
+  ascqr ingest --claims rif_extract --layout rif --shards 8 --out extract")]
+    Ingest {
+        /// The extract to read (see `validate --help` for what each layout expects).
+        #[arg(long)]
+        claims: PathBuf,
+        #[arg(long, value_enum, default_value_t = Layout::Canonical)]
+        layout: Layout,
+        /// Number of beneficiary shards; default one per 512 MiB of text or 64 MiB of Parquet input.
+        #[arg(long)]
+        shards: Option<u32>,
+        /// The prepared extract to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a claims extract: print rows per table, accepted and rejected by reason.
     #[command(after_help = "\
 Fatal problems (missing table or column, wrong column type, unparseable date or number,
 negative count) stop with exit code 2 and a message naming file, row, column and value.
 Rows with malformed codes (ICD-10-CM, ICD-10-PCS, HCPCS, revenue center, place of service, …)
 or a missing required value are quarantined to the reject file with their reason.
+A dry run of `ascqr ingest`: the same parser and the same counts, nothing written but the
+reject file (the enrollment-overlap rule, applied once shards are sorted, is ingest's only).
 
 Examples:
   ascqr validate --claims claims
@@ -141,7 +175,8 @@ dictionary (reconstructed lists are labelled there).
 Example:
   ascqr cohort --claims claims --measure asc12 --period 2021-01-01..2023-12-31 --out cohort_asc12")]
     Cohort {
-        #[arg(long)]
+        /// A prepared extract (from `ascqr ingest`).
+        #[arg(long, visible_alias = "extract")]
         claims: PathBuf,
         #[arg(long, value_enum)]
         measure: ascqr::dictionary::MeasureId,
@@ -179,7 +214,8 @@ Example:
     Features {
         #[arg(long)]
         cohort: PathBuf,
-        #[arg(long)]
+        /// A prepared extract (from `ascqr ingest`).
+        #[arg(long, visible_alias = "extract")]
         claims: PathBuf,
         /// A directory laid out like data-dictionary/ whose files replace the embedded ones.
         #[arg(long)]
@@ -254,7 +290,8 @@ line in the year. Writes --out as CSV (facility_npi, claims, below_threshold) wh
 Example:
   ascqr eligibility --claims claims --year 2022 --out eligibility_2022.csv")]
     Eligibility {
-        #[arg(long)]
+        /// A prepared extract (from `ascqr ingest`).
+        #[arg(long, visible_alias = "extract")]
         claims: PathBuf,
         #[arg(long)]
         year: i32,
@@ -367,7 +404,8 @@ Examples:
   ascqr run --claims claims --measures asc12,asc17 --bootstrap 500 --seed 7 --out run_out
   ascqr run --claims claims --config run.toml --web-records records.csv --out run_out")]
     Run {
-        /// Canonical claims extract (one or many years).
+        /// A prepared extract (from `ascqr ingest`), or a canonical extract folder, which is
+        /// ingested into OUT/extract first.
         #[arg(long)]
         claims: PathBuf,
         /// TOML file with run settings; flags given here override it.
@@ -439,8 +477,8 @@ Examples:
         /// Saved model file or folder.
         #[arg(long)]
         model: PathBuf,
-        /// The ASC's canonical claims extract.
-        #[arg(long)]
+        /// The ASC's claims as a prepared extract (from `ascqr ingest`).
+        #[arg(long, visible_alias = "extract")]
         claims: PathBuf,
         /// The ASC's NPI (needed when the extract has procedures of several ASCs).
         #[arg(long)]
@@ -811,6 +849,14 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             bar.finish_and_clear();
             println!("{}", summary.table());
         }
+        Command::Ingest { claims, layout, shards, out } => {
+            let bar = progress_bar(0, "ingest");
+            let manifest = ascqr::claims::ingest(&claims, &ascqr::claims::IngestOptions { layout, shards }, &out, &bar)?;
+            bar.finish_and_clear();
+            print!("{}", ascqr::claims::validate::summary_table(&manifest.tables));
+            println!("prepared extract: {} ({} shard{}, {})", out.display(), manifest.shards, if manifest.shards == 1 { "" } else { "s" }, manifest.layout);
+            println!("reject file: {}", out.join(ascqr::claims::extract::REJECTS_FILE).display());
+        }
         Command::Validate { claims, layout, rejects, report_json } => {
             let rejects = rejects.unwrap_or_else(|| default_rejects(&claims));
             let bar = progress_bar(0, "validate");
@@ -1043,11 +1089,11 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let summary = ascqr::synth::generate(&claims, &options, &bar)?;
             bar.finish_and_clear();
             println!("== synthetic extract (seed {seed}) in {}\n{}", claims.display(), summary.table());
-            let rejects = out.join("rejects.csv");
-            let bar = progress_bar(0, "validate");
-            let report = ascqr::claims::validate(&claims, Layout::Canonical, &rejects, &bar)?;
+            let extract = out.join("extract");
+            let bar = progress_bar(0, "ingest");
+            let ingested = ascqr::claims::ingest(&claims, &ascqr::claims::IngestOptions { layout: Layout::Canonical, shards: None }, &extract, &bar)?;
             bar.finish_and_clear();
-            println!("== validation\n{}", report.summary_table());
+            println!("== ingest into {} ({} shards)\n{}", extract.display(), ingested.shards, ascqr::claims::validate::summary_table(&ingested.tables));
             let config = ascqr::pipeline::RunConfig {
                 bootstrap: Some(bootstrap),
                 seed: Some(seed),
@@ -1058,7 +1104,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let dict = ascqr::dictionary::Dictionary::embedded()?;
             let run_dir = out.join("run");
             println!("== ascqr run (bootstrap {bootstrap}, seed {seed}) into {}", run_dir.display());
-            let result = ascqr::pipeline::run(&claims, &config, dict, std::env::args().collect(), &run_dir)?;
+            let result = ascqr::pipeline::run(&extract, &config, dict, std::env::args().collect(), &run_dir)?;
             print_run_summary(&result);
             println!("\n== cohorts against the generator's truth (same performance period)");
             println!("{:<8} {:>10} {:>10} {:>10} {:>10}   result", "measure", "cohort", "truth", "visits", "truth");

@@ -113,6 +113,24 @@ pub fn read_parquet(path: &Path) -> Result<polars::prelude::DataFrame> {
     ParquetReader::new(file).finish().ctx(|| format!("reading {}", path.display()))
 }
 
+/// A file read as input, for a manifest: where, how large, and its sha256.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct InputFile {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Size and sha256 of a file, read once in full.
+pub fn describe_input(path: &Path) -> Result<InputFile> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::open(path).map_err(|e| AscqrError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| AscqrError::io(path, e))?;
+    let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(InputFile { path: path.display().to_string(), bytes, sha256 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

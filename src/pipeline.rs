@@ -19,13 +19,13 @@ use crate::cohort::Period;
 use crate::dictionary::{Dictionary, MeasureId};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::hglm::{self, DataSpec, FitRequest, Method};
+pub use crate::output::{describe_input, InputFile};
 use crate::output::write_atomic;
 use crate::report::{self, MeasureRun};
 use crate::standardize::Compare;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -117,20 +117,27 @@ pub fn last_claims_year(claims: &Path) -> Result<i32> {
         .ok_or_else(|| AscqrError::Other(format!("{}: the carrier table has no claim dates", claims.display())))
 }
 
+/// The measures a run asks for, checked (also before any claims are read, so a misspelt
+/// measure fails at once).
+fn requested_measures(config: &RunConfig) -> Result<Vec<MeasureId>> {
+    let measures = match &config.measures {
+        None => MeasureId::ALL.to_vec(),
+        Some(names) => names
+            .iter()
+            .map(|n| MeasureId::from_name(n.trim()).ok_or_else(|| AscqrError::InvalidOption(format!("measure {n:?}: expected asc12, asc17, asc18 or asc19"))))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    for name in config.period_years.keys() {
+        if MeasureId::from_name(name).is_none() {
+            return Err(AscqrError::InvalidOption(format!("period_years: unknown measure {name:?}")));
+        }
+    }
+    Ok(measures)
+}
+
 impl RunPlan {
     pub fn new(config: &RunConfig, claims: &Path, dict: &Dictionary) -> Result<RunPlan> {
-        let measures = match &config.measures {
-            None => MeasureId::ALL.to_vec(),
-            Some(names) => names
-                .iter()
-                .map(|n| MeasureId::from_name(n.trim()).ok_or_else(|| AscqrError::InvalidOption(format!("measure {n:?}: expected asc12, asc17, asc18 or asc19"))))
-                .collect::<Result<Vec<_>>>()?,
-        };
-        for name in config.period_years.keys() {
-            if MeasureId::from_name(name).is_none() {
-                return Err(AscqrError::InvalidOption(format!("period_years: unknown measure {name:?}")));
-            }
-        }
+        let measures = requested_measures(config)?;
         let through_year = match config.through_year {
             Some(y) => y,
             None => last_claims_year(claims)?,
@@ -173,22 +180,6 @@ pub struct StageRecord {
     pub rows: u64,
 }
 
-/// A file the run read, for the manifest.
-#[derive(Debug, Clone, Serialize)]
-pub struct InputFile {
-    pub path: String,
-    pub bytes: u64,
-    pub sha256: String,
-}
-
-pub fn describe_input(path: &Path) -> Result<InputFile> {
-    let mut file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| AscqrError::io(path, e))?;
-    let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(InputFile { path: path.display().to_string(), bytes, sha256 })
-}
-
 /// What a run produced, for the caller to summarise.
 pub struct RunResult {
     pub plan: RunPlan,
@@ -214,10 +205,9 @@ fn timed<T>(stages: &mut Vec<StageRecord>, stage: String, f: impl FnOnce() -> Re
 
 /// Where a saved model comes from; a model fitted on `ascqr synth` output says SYNTHETIC first.
 fn model_label(claims: &Path, m: MeasureId, plan: &RunPlan) -> String {
-    let synthetic = std::fs::read(claims.join("manifest.json"))
+    let synthetic = crate::claims::extract::read_manifest(claims)
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .filter(|v| v["generator"] == "ascqr synth")
+        .and_then(|m| m.synthetic_source)
         .map(|v| format!("{} claims (ascqr synth, seed {}, scale {}), not real Medicare data: ", crate::saved_model::SYNTHETIC_LABEL, v["options"]["seed"], v["options"]["scale"].as_str().unwrap_or("?")));
     let (first, last) = &plan.periods[&m];
     format!("{}{m} fitted by ascqr {} run, {} method, period {first} to {last}", synthetic.unwrap_or_default(), env!("CARGO_PKG_VERSION"), plan.method.as_str())
@@ -288,6 +278,23 @@ fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, o
 /// The run folder's manifest file.
 pub const MANIFEST: &str = "manifest.json";
 
+/// The prepared extract a run reads: `claims` itself when it is one, else `claims` read as the
+/// canonical layout and ingested into `OUT/extract` first (the stages read nothing else).
+fn prepared_extract(claims: &Path, out: &Path, stages: &mut Vec<StageRecord>) -> Result<PathBuf> {
+    if crate::claims::extract::is_prepared(claims) {
+        return Ok(claims.to_path_buf());
+    }
+    let extract = out.join("extract");
+    tracing::info!("{} is not a prepared extract: ingesting it (canonical layout) into {}", claims.display(), extract.display());
+    let options = crate::claims::IngestOptions { layout: crate::claims::Layout::Canonical, shards: None };
+    timed(stages, "ingest".into(), || {
+        let manifest = crate::claims::ingest(claims, &options, &extract, &indicatif::ProgressBar::hidden())?;
+        let rows = manifest.tables.iter().map(|t| t.rows_read).sum();
+        Ok((manifest, rows))
+    })?;
+    Ok(extract)
+}
+
 /// Reads a run folder's `manifest.json`.
 pub fn read_manifest(run: &Path) -> Result<serde_json::Value> {
     let path = run.join(MANIFEST);
@@ -298,8 +305,11 @@ pub fn read_manifest(run: &Path) -> Result<serde_json::Value> {
 /// Runs everything `plan` asks for and writes the run folder.
 pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path) -> Result<RunResult> {
     std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
-    let plan = RunPlan::new(config, claims, dict)?;
     let mut stages = Vec::new();
+    requested_measures(config)?;
+    let extract = prepared_extract(claims, out, &mut stages)?;
+    let claims = extract.as_path();
+    let plan = RunPlan::new(config, claims, dict)?;
     let mut warnings = Vec::new();
     let mut measures = Vec::new();
     for &m in &plan.measures {
@@ -338,13 +348,16 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
         Ok(((), report.rows.len() as u64))
     })?;
 
-    // The manifest comes last: it lists what the run read and wrote.
-    let mut inputs = Vec::new();
-    for t in crate::claims::schema::Table::ALL {
-        for f in crate::claims::source::table_files(claims, t)? {
-            inputs.push(describe_input(&f.path)?);
-        }
-    }
+    // The manifest comes last: it lists what the run read and wrote. The claims' own files
+    // (with their sha256) are listed in the prepared extract's manifest, which is listed here.
+    // An extract the run ingested itself is named relative to the run folder, so that two runs
+    // of the same inputs write the same manifest wherever their folders are.
+    let ingest = crate::claims::extract::read_manifest(claims)?;
+    let claims_shown = claims.strip_prefix(out).unwrap_or(claims);
+    let mut ingest_json = describe_input(&claims.join(crate::claims::extract::MANIFEST_FILE))?;
+    ingest_json.path = claims_shown.join(crate::claims::extract::MANIFEST_FILE).display().to_string();
+    let mut inputs = vec![ingest_json];
+    inputs.extend(ingest.inputs.iter().cloned());
     for p in [config.web_records.as_ref(), config.web_personnel.as_ref()].into_iter().flatten() {
         inputs.push(describe_input(p)?);
     }
@@ -352,7 +365,10 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
     let manifest = serde_json::json!({
         "engine": { "name": "ascqr", "version": env!("CARGO_PKG_VERSION") },
         "command_line": command_line,
-        "claims": claims.display().to_string(),
+        "claims": claims_shown.display().to_string(),
+        "claims_layout": ingest.layout,
+        "claims_shards": ingest.shards,
+        "claims_rows_rejected": ingest.total_rejected(),
         "inputs": inputs,
         "plan": plan,
         "dictionary": definitions,

@@ -69,7 +69,7 @@ fn synth_then_validate_reports_zero_rejects_and_bad_input_exits_with_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains(&format!("error: {}: row 3, column `birth_date`: value \"1950-02-30\" is not a date (YYYY-MM-DD)", path.display())),
+        err.contains(&format!("error: {}: row 3, column `birth_date`: value \"1950-02-30\" is not a date (2022-01-31, 20220131, 31-Jan-2022 or 31JAN2022)", path.display())),
         "{err}"
     );
     assert!(!bad_rejects.exists());
@@ -82,6 +82,7 @@ fn synth_then_validate_reports_zero_rejects_and_bad_input_exits_with_2() {
 #[test]
 fn cohort_features_and_fit_chain_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
     let claims = dir.path().join("claims");
     let ok = |args: &[&std::ffi::OsStr]| {
         let out = ascqr().args(args).output().unwrap();
@@ -89,8 +90,15 @@ fn cohort_features_and_fit_chain_through_the_cli() {
         String::from_utf8(out.stdout).unwrap()
     };
     let p = |s: &std::path::Path| s.as_os_str().to_owned();
-    ok(&["synth".as_ref(), "--seed".as_ref(), "5".as_ref(), "--out".as_ref(), p(&claims).as_os_str()]);
+    ok(&["synth".as_ref(), "--seed".as_ref(), "5".as_ref(), "--out".as_ref(), p(&raw).as_os_str()]);
+    // The stages read only a prepared extract: a raw folder is refused with the command to run.
     let cohort = dir.path().join("cohort");
+    let refused = ascqr().args(["cohort", "--measure", "asc18", "--claims"]).arg(&raw).arg("--out").arg(&cohort).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("ascqr ingest"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(!cohort.exists());
+    let text = ok(&["ingest".as_ref(), "--claims".as_ref(), p(&raw).as_os_str(), "--shards".as_ref(), "2".as_ref(), "--out".as_ref(), p(&claims).as_os_str()]);
+    assert!(text.contains("prepared extract") && text.contains("2 shards"), "{text}");
     let text = ok(&["cohort".as_ref(), "--claims".as_ref(), p(&claims).as_os_str(), "--measure".as_ref(), "asc18".as_ref(), "--out".as_ref(), p(&cohort).as_os_str()]);
     assert!(text.contains("procedures in the cohort"), "{text}");
     for f in ["cohort.parquet", "excluded.parquet", "attrition.csv", "cohort.json"] {

@@ -1,6 +1,8 @@
 //! Cohorts against the generator's truth: membership, the excluding rule and the outcome agree
 //! for every procedure of every measure; the attrition table loses nothing between rows.
 
+mod common;
+
 use ascqr::claims::FileFormat;
 use ascqr::cohort::{build, build_in_batches, write_in_batches};
 use ascqr::dictionary::{Dictionary, MeasureId};
@@ -18,31 +20,32 @@ fn cohorts_and_outcomes_agree_with_the_synthetic_truth() {
     let dir = tempfile::tempdir().unwrap();
     let options = SynthOptions::new(2, Scale::Small, "2021-2023", FileFormat::Parquet).unwrap();
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let ex = common::extract(dir.path());
     let truth = ParquetReader::new(std::fs::File::open(dir.path().join("truth/procedures.parquet")).unwrap()).finish().unwrap();
     let dict = Dictionary::embedded().unwrap();
-    let beneficiaries = ascqr::claims::scan_table(dir.path(), ascqr::claims::Table::Beneficiaries).unwrap().collect().unwrap().height();
+    let beneficiaries = ascqr::claims::scan_table(&ex, ascqr::claims::Table::Beneficiaries).unwrap().collect().unwrap().height();
     for m in MeasureId::ALL {
-        let result = build(dir.path(), m, None, dict).unwrap();
+        let result = build(&ex, m, None, dict).unwrap();
         // In about six batches of beneficiaries the result is the same, row for row.
         let per_batch = beneficiaries / 6 + 1;
-        assert_eq!(ascqr::cohort::beneficiary_ranges(dir.path(), per_batch).unwrap().len(), 6);
+        assert_eq!(ascqr::cohort::beneficiary_ranges(&ex, per_batch).unwrap().len(), 6);
         if m == MeasureId::Asc12 {
             // Bounds from every 10th id: about the same number of ranges, and every beneficiary
             // in exactly one.
-            let sampled = ascqr::cohort::beneficiary_ranges_from_sample(dir.path(), per_batch, beneficiaries as u64 / 10).unwrap();
+            let sampled = ascqr::cohort::beneficiary_ranges_from_sample(&ex, per_batch, beneficiaries as u64 / 10).unwrap();
             assert!((5..=7).contains(&sampled.len()), "{} ranges", sampled.len());
-            let benes = ascqr::claims::scan_table(dir.path(), ascqr::claims::Table::Beneficiaries).unwrap();
+            let benes = ascqr::claims::scan_table(&ex, ascqr::claims::Table::Beneficiaries).unwrap();
             let in_ranges: usize = sampled.iter().map(|r| r.restrict(benes.clone()).collect().unwrap().height()).sum();
             assert_eq!(in_ranges, beneficiaries);
         }
-        let batched = build_in_batches(dir.path(), m, None, dict, per_batch).unwrap();
+        let batched = build_in_batches(&ex, m, None, dict, per_batch).unwrap();
         assert!(batched.cohort.equals_missing(&result.cohort), "{m}: the cohort in batches differs");
         assert!(batched.excluded.equals_missing(&result.excluded), "{m}: the exclusions in batches differ");
         assert_eq!(batched.attrition, result.attrition, "{m}: the attrition in batches differs");
         // Written batch by batch (what `ascqr cohort` does): the same rows, ordered by
         // beneficiary then procedure, and the same attrition.
         let out = dir.path().join(format!("out_{m}"));
-        let written = write_in_batches(dir.path(), m, None, dict, per_batch, None, &out).unwrap();
+        let written = write_in_batches(&ex, m, None, dict, per_batch, None, &out).unwrap();
         assert_eq!(written.attrition, result.attrition, "{m}: the attrition written in batches differs");
         assert_eq!(written.procedures as usize, result.cohort.height());
         for (file, expected) in [("cohort.parquet", &result.cohort), ("excluded.parquet", &result.excluded)] {
@@ -103,7 +106,8 @@ fn eligibility_counts_each_asc_facility_claim_of_the_year() {
     let dir = tempfile::tempdir().unwrap();
     let options = SynthOptions::new(4, Scale::Small, "2021-2022", FileFormat::Parquet).unwrap();
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
-    let counts = ascqr::eligibility::claim_counts(dir.path(), 2022).unwrap();
+    let ex = common::extract(dir.path());
+    let counts = ascqr::eligibility::claim_counts(&ex, 2022).unwrap();
     // The truth has one ASC facility claim per procedure.
     let expected = LazyFrame::scan_parquet(
         PlRefPath::new(dir.path().join("truth/procedures.parquet").to_string_lossy().as_ref()),
@@ -130,14 +134,15 @@ fn a_ccn_crosswalk_and_a_users_definition_version_are_used_and_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let options = SynthOptions::new(3, Scale::Small, "2021-2022", FileFormat::Parquet).unwrap();
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let ex = common::extract(dir.path());
     // A user's ASC-18 definition that raises the minimum age to 70; its other files are ours.
     let version = dir.path().join("dict/measures/asc18/cms-test");
     std::fs::create_dir_all(&version).unwrap();
     let rules = include_str!("../data-dictionary/measures/asc18/ascqr-2026.1/rules.csv").replace("min_age_years,65,", "min_age_years,70,");
     std::fs::write(version.join("rules.csv"), rules).unwrap();
     let dict = Dictionary::load(Some(&dir.path().join("dict"))).unwrap();
-    let mut result = build(dir.path(), MeasureId::Asc18, None, &dict).unwrap();
-    let ours = build(dir.path(), MeasureId::Asc18, None, Dictionary::embedded().unwrap()).unwrap();
+    let mut result = build(&ex, MeasureId::Asc18, None, &dict).unwrap();
+    let ours = build(&ex, MeasureId::Asc18, None, Dictionary::embedded().unwrap()).unwrap();
     let step = |r: &ascqr::cohort::CohortResult, name: &str| r.attrition.iter().find(|s| s.step == name).map(|s| s.excluded);
     assert!(step(&result, "age_under_70").unwrap() > step(&ours, "age_under_65").unwrap());
     assert_eq!(result.definition["definition_version"], "cms-test");
@@ -159,8 +164,8 @@ fn a_ccn_crosswalk_and_a_users_definition_version_are_used_and_recorded() {
     // Written in batches, the crosswalk gives the same CCNs and the same count of facilities
     // without one (facilities span batches: they are counted once).
     let out = dir.path().join("out");
-    let beneficiaries = ascqr::claims::scan_table(dir.path(), ascqr::claims::Table::Beneficiaries).unwrap().collect().unwrap().height();
-    let written = write_in_batches(dir.path(), MeasureId::Asc18, None, &dict, beneficiaries / 3 + 1, Some(&crosswalk), &out).unwrap();
+    let beneficiaries = ascqr::claims::scan_table(&ex, ascqr::claims::Table::Beneficiaries).unwrap().collect().unwrap().height();
+    let written = write_in_batches(&ex, MeasureId::Asc18, None, &dict, beneficiaries / 3 + 1, Some(&crosswalk), &out).unwrap();
     assert_eq!(written.definition, result.definition);
     let df = ascqr::output::read_parquet(&out.join("cohort.parquet")).unwrap().lazy().sort(["procedure_id"], Default::default()).collect().unwrap();
     assert!(df.equals_missing(&result.cohort), "the cohort with CCNs written in batches differs");
@@ -174,7 +179,8 @@ fn code_list_filters_reach_the_parquet_reader() {
     let dir = tempfile::tempdir().unwrap();
     let options = SynthOptions::new(3, Scale::Small, "2023", FileFormat::Parquet).unwrap();
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
-    let carrier = ascqr::claims::scan_table(dir.path(), ascqr::claims::Table::Carrier).unwrap();
+    let ex = common::extract(dir.path());
+    let carrier = ascqr::claims::scan_table(&ex, ascqr::claims::Table::Carrier).unwrap();
     let codes = Column::new("hcpcs".into(), ["45378", "G0121"]);
     let plan = carrier.filter(ascqr::cohort::is_one_of(col("hcpcs"), &codes)).explain(true).unwrap();
     let scan = plan.lines().position(|l| l.contains("Parquet SCAN")).expect("a Parquet scan in the plan");

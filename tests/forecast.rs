@@ -3,6 +3,8 @@
 //! estimate, and an interval that covers the run's estimate — both from the run's analysis file
 //! (every facility) and from the facility's claims through `ascqr forecast`'s own path.
 
+mod common;
+
 use ascqr::claims::FileFormat;
 use ascqr::dictionary::MeasureId;
 use ascqr::forecast::facility::{self, ForecastRequest, WhatIf};
@@ -101,7 +103,7 @@ fn forecasts_from_a_facility_s_own_cases_agree_with_the_national_run() {
     let (npi, cases) = largest.unwrap();
     let request = ForecastRequest {
         model: out.join("asc18/model"),
-        claims: claims.clone(),
+        claims: out.join("extract"),
         facility: Some(npi.clone()),
         period: None,
         through_year: None,

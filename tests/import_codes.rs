@@ -2,6 +2,8 @@
 //! dictionaries (tests/data/workbooks, written by scripts/make_workbook_fixture.py) becomes a
 //! definition version folder that `--dictionary` loads and the cohort uses.
 
+mod common;
+
 use ascqr::claims::FileFormat;
 use ascqr::dictionary::workbook::{import_code_list, CodeList, WorkbookImportOptions};
 use ascqr::dictionary::{Dictionary, MeasureId, Provenance};
@@ -59,7 +61,7 @@ fn a_workbooks_cohort_codes_replace_ours_and_the_cohort_uses_them() {
     // The cohort built with it uses only the workbook's codes, and says so.
     let claims = dir.path().join("claims");
     generate(&claims, &SynthOptions::new(5, Scale::Small, "2022", FileFormat::Parquet).unwrap(), &ProgressBar::hidden()).unwrap();
-    let result = ascqr::cohort::build(&claims, MeasureId::Asc12, None, &dict).unwrap();
+    let result = ascqr::cohort::build(&common::extract(&claims), MeasureId::Asc12, None, &dict).unwrap();
     assert!(result.cohort.height() > 0);
     let primary: BTreeSet<String> = result.cohort.column("primary_hcpcs").unwrap().str().unwrap().iter().map(|v| v.unwrap().to_string()).collect();
     assert!(primary.iter().all(|c| cohort.contains(c.as_str())), "{primary:?}");

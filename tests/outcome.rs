@@ -1,6 +1,8 @@
 //! The outcome stages against the generator's truth: given the index procedures, the unplanned
 //! visit found in the claims agrees with the truth for every procedure of every measure.
 
+mod common;
+
 use ascqr::claims::{scan_table, FileFormat, Table};
 use ascqr::dictionary::Dictionary;
 use ascqr::outcome::{first_unplanned_visit_within_window, hospital_visits, OutcomeTables};
@@ -13,6 +15,7 @@ fn unplanned_visits_agree_with_the_synthetic_truth_for_every_procedure() {
     let dir = tempfile::tempdir().unwrap();
     let options = SynthOptions::new(11, Scale::Small, "2021-2023", FileFormat::Parquet).unwrap();
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let ex = common::extract(dir.path());
     let truth = LazyFrame::scan_parquet(
         PlRefPath::new(dir.path().join("truth/procedures.parquet").to_string_lossy().as_ref()),
         ScanArgsParquet::default(),
@@ -23,8 +26,8 @@ fn unplanned_visits_agree_with_the_synthetic_truth_for_every_procedure() {
     let index = truth.clone().select([col("procedure_id"), col("bene_id"), col("procedure_date")]);
     let tables = OutcomeTables::from_dictionary(Dictionary::embedded().unwrap()).unwrap();
     let visits = hospital_visits(
-        scan_table(dir.path(), Table::Outpatient).unwrap(),
-        scan_table(dir.path(), Table::Inpatient).unwrap(),
+        scan_table(&ex, Table::Outpatient).unwrap(),
+        scan_table(&ex, Table::Inpatient).unwrap(),
         &tables,
     );
     let outcome = first_unplanned_visit_within_window(index, visits, 7).collect().unwrap();

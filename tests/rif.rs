@@ -1,6 +1,8 @@
 //! The CMS RIF source adapter on a real example of the layout (CMS Beneficiary FHIR Data Server
 //! test resources, CC0; a copy lives in tests/data/rif-synthea).
 
+mod common;
+
 use ascqr::claims::{import_rif, scan_table, validate, FileFormat, Layout, Table};
 use indicatif::ProgressBar;
 use polars::prelude::*;
@@ -39,6 +41,7 @@ fn importing_the_rif_sample_gives_a_canonical_extract_that_validates_cleanly() {
     import_rif(&sample(), &out, FileFormat::Parquet, &dir.path().join("import_rejects.csv"), &bar).unwrap();
     let report = validate(&out, Layout::Canonical, &dir.path().join("rejects.csv"), &bar).unwrap();
     assert_eq!(report.total_rejected(), 0);
+    let out = common::extract(&out);
 
     // Monthly buy-in code 3 (Part A and B) with a blank HMO indicator is a year of
     // fee-for-service A and B: one enrollment row.

@@ -1,5 +1,7 @@
 //! Risk variables against the generator's truth: every variable of every in-cohort procedure.
 
+mod common;
+
 use ascqr::claims::FileFormat;
 use ascqr::dictionary::{Dictionary, MeasureId};
 use ascqr::synth::{generate, Scale, SynthOptions};
@@ -11,11 +13,12 @@ fn every_risk_variable_agrees_with_the_synthetic_truth() {
     let dir = tempfile::tempdir().unwrap();
     let options = SynthOptions::new(3, Scale::Small, "2021-2023", FileFormat::Parquet).unwrap();
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let ex = common::extract(dir.path());
     let truth = ParquetReader::new(std::fs::File::open(dir.path().join("truth/procedures.parquet")).unwrap()).finish().unwrap();
     let dict = Dictionary::embedded().unwrap();
     for m in MeasureId::ALL {
-        let cohort = ascqr::cohort::build(dir.path(), m, None, dict).unwrap();
-        let analysis = ascqr::risk::analysis_frame(dir.path(), m, &cohort.cohort, dict).unwrap();
+        let cohort = ascqr::cohort::build(&ex, m, None, dict).unwrap();
+        let analysis = ascqr::risk::analysis_frame(&ex, m, &cohort.cohort, dict).unwrap();
         assert_eq!(analysis.height(), cohort.cohort.height());
         let names = dict.measure(m).variable_names();
         let mut truth_cols: Vec<Expr> = vec![col("procedure_id"), col("unplanned_visit").cast(DataType::Int32).alias("true_outcome")];
@@ -59,8 +62,9 @@ fn codes_that_map_to_no_category_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     let options = SynthOptions::new(6, Scale::Small, "2022", FileFormat::Parquet).unwrap();
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
+    let ex = common::extract(dir.path());
     let dict = Dictionary::embedded().unwrap();
-    let unmapped = ascqr::risk::unmapped_codes(dir.path(), dict).unwrap();
+    let unmapped = ascqr::risk::unmapped_codes(&ex, dict).unwrap();
     let codes: Vec<String> = unmapped.column("dx").unwrap().str().unwrap().iter().flatten().map(str::to_string).collect();
     // The colonoscopy screening indication maps to no category; no crosswalk code is reported.
     assert!(codes.contains(&"Z1211".to_string()));
@@ -187,8 +191,9 @@ fn risk_variable_edges_on_hand_made_claims() {
             ),
         ],
     );
+    let ex = common::extract(dir.path());
     let ids = ["PA", "PB", "PC", "PD"];
-    let day = |s: &str| ascqr::claims::validate::parse_iso_date(s).unwrap();
+    let day = |s: &str| ascqr::claims::validate::parse_date(s).unwrap();
     let cohort = DataFrame::new(
         4,
         vec![
@@ -205,7 +210,7 @@ fn risk_variable_edges_on_hand_made_claims() {
     )
     .unwrap();
     let dict = Dictionary::embedded().unwrap();
-    let a = ascqr::risk::analysis_frame(dir.path(), MeasureId::Asc12, &cohort, dict).unwrap();
+    let a = ascqr::risk::analysis_frame(&ex, MeasureId::Asc12, &cohort, dict).unwrap();
     let a = a.sort(["procedure_id"], Default::default()).unwrap();
     let get = |v: &str| -> Vec<f64> { a.column(v).unwrap().f64().unwrap().iter().map(|x| x.unwrap()).collect() };
     //                                              PA   PB   PC   PD
@@ -218,7 +223,7 @@ fn risk_variable_edges_on_hand_made_claims() {
 
     // Z1211 (screening) maps to no category and is reported with its number of fields: the
     // principal diagnosis of PB's two lines, of PC's and of PD's index lines.
-    let unmapped = ascqr::risk::unmapped_codes(dir.path(), dict).unwrap();
+    let unmapped = ascqr::risk::unmapped_codes(&ex, dict).unwrap();
     let codes: Vec<&str> = unmapped.column("dx").unwrap().str().unwrap().iter().flatten().collect();
     assert_eq!(codes, vec!["Z1211"]);
     assert_eq!(unmapped.column("fields").unwrap().i64().unwrap().get(0), Some(4));
@@ -252,7 +257,8 @@ fn a_diagnosis_maps_to_a_category_by_the_year_of_its_claim() {
             ],
         )],
     );
-    let day = |s: &str| ascqr::claims::validate::parse_iso_date(s).unwrap();
+    let ex = common::extract(dir.path());
+    let day = |s: &str| ascqr::claims::validate::parse_date(s).unwrap();
     let cohort = DataFrame::new(
         2,
         vec![
@@ -268,7 +274,7 @@ fn a_diagnosis_maps_to_a_category_by_the_year_of_its_claim() {
         ],
     )
     .unwrap();
-    let a = ascqr::risk::analysis_frame(dir.path(), MeasureId::Asc17, &cohort, dict).unwrap();
+    let a = ascqr::risk::analysis_frame(&ex, MeasureId::Asc17, &cohort, dict).unwrap();
     let a = a.sort(["procedure_id"], Default::default()).unwrap();
     let dementia: Vec<f64> = a.column("dementia").unwrap().f64().unwrap().iter().map(|x| x.unwrap()).collect();
     assert_eq!(dementia, vec![0.0, 1.0], "F0151 counts in 2021, not in 2018");

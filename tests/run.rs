@@ -106,7 +106,11 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
     assert_eq!(manifest["estimation"]["seed"], 3);
     assert!(manifest["dictionary"]["asc18"].is_object());
     let stages: Vec<&str> = manifest["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "unmapped codes", "facility report"]);
+    // A raw folder is ingested into the run folder first; the manifest says so.
+    assert_eq!(manifest["claims_layout"], "canonical");
+    assert_eq!(manifest["claims_rows_rejected"], 0);
+    assert!(a.join("extract/ingest.json").is_file());
+    assert_eq!(stages, ["ingest", "asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "unmapped codes", "facility report"]);
 
     // The national model is saved beside the fit, and checks itself against its data.
     let saved = ascqr::saved_model::SavedModel::load(&a.join("asc18/model")).unwrap();

@@ -58,6 +58,7 @@ fn read_truth(dir: &Path) -> DataFrame {
 fn the_truth_has_the_pinned_layout_and_matches_the_claims() {
     let dir = tempfile::tempdir().unwrap();
     let summary = synth(dir.path(), 3, "2021-2023", FileFormat::Parquet);
+    let ex = common::extract(dir.path());
     let truth = read_truth(dir.path());
     let names: Vec<String> = truth.get_column_names().iter().map(|s| s.to_string()).collect();
     assert_eq!(&names[..5], &["procedure_id", "measure", "in_cohort", "exclusion_reason", "unplanned_visit"]);
@@ -94,7 +95,7 @@ fn the_truth_has_the_pinned_layout_and_matches_the_claims() {
     }
 
     // Each procedure_id is an ASC facility claim: carrier, place of service 24, specialty 49.
-    let facility_claims = scan_table(dir.path(), Table::Carrier)
+    let facility_claims = scan_table(&ex, Table::Carrier)
         .unwrap()
         .filter(col("place_of_service").eq(lit("24")).and(col("provider_specialty").eq(lit("49"))))
         .select([col("claim_id")])
@@ -136,6 +137,7 @@ fn the_truth_has_the_pinned_layout_and_matches_the_claims() {
 fn every_unplanned_visit_in_the_truth_has_a_hospital_claim_within_seven_days() {
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path(), 5, "2022", FileFormat::Parquet);
+    let ex = common::extract(dir.path());
     let truth = read_truth(dir.path())
         .lazy()
         .filter(col("unplanned_visit"))
@@ -143,7 +145,7 @@ fn every_unplanned_visit_in_the_truth_has_a_hospital_claim_within_seven_days() {
         .collect()
         .unwrap();
     assert!(truth.height() > 0, "no events at all");
-    let ed = scan_table(dir.path(), Table::Outpatient)
+    let ed = scan_table(&ex, Table::Outpatient)
         .unwrap()
         .filter(col("revenue_center").str().starts_with(lit("045")).or(col("revenue_center").eq(lit("0981"))))
         .select([col("bene_id"), col("claim_from_date")])

@@ -188,7 +188,7 @@ fn an_unparseable_date_names_file_row_column_and_value() {
     let e = x.write().validate().unwrap_err().to_string();
     assert_eq!(
         e,
-        format!("{}: row 2, column `claim_from_date`: value \"2022-13-01\" is not a date (YYYY-MM-DD)", x.file(Table::Carrier))
+        format!("{}: row 2, column `claim_from_date`: value \"2022-13-01\" is not a date (2022-01-31, 20220131, 31-Jan-2022 or 31JAN2022)", x.file(Table::Carrier))
     );
     no_output_left(x.dir.path());
 }
@@ -207,7 +207,7 @@ fn a_non_number_and_a_bad_boolean_are_errors() {
     assert_eq!(e, format!("{}: row 2, column `line_num`: value \"one\" is not an integer", x.file(Table::Carrier)));
     let y = Extract::valid().with_row(Table::Enrollment, &[("part_b", "maybe")]);
     let e = y.write().validate().unwrap_err().to_string();
-    assert_eq!(e, format!("{}: row 2, column `part_b`: value \"maybe\" is not true or false", y.file(Table::Enrollment)));
+    assert_eq!(e, format!("{}: row 2, column `part_b`: value \"maybe\" is not true or false (also T/F, Y/N, yes/no, 1/0, any case)", y.file(Table::Enrollment)));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Claims: the canonical model, readers, validation and source adapters.
 
+pub mod extract;
 pub mod rif;
 pub mod schema;
 pub mod shapes;
@@ -10,6 +11,7 @@ pub mod validate;
 pub use schema::{ColumnType, Table};
 pub use sink::{Cell, FileFormat, TableSink};
 pub use source::{collect_compact, compact_text, scan_table, table_files};
+pub use extract::{ingest, IngestManifest, IngestOptions};
 pub use validate::{validate, Layout, TableReport, ValidationReport};
 
 use crate::error::Result;
@@ -25,7 +27,11 @@ pub fn import_rif(
     progress: &indicatif::ProgressBar,
 ) -> Result<ValidationReport> {
     let mut rejects = validate::RejectWriter::create(reject_file)?;
-    let tables = rif::ingest_rif(claims_dir, &mut rejects, Some((out_dir, format)), progress)?;
+    let mut sink_for = |t: Table| -> Result<Option<Box<dyn validate::AcceptedRows>>> {
+        let path = out_dir.join(format!("{}.{}", t.name(), format.extension()));
+        Ok(Some(Box::new(TableSink::create(t, &path, format, 100_000)?)))
+    };
+    let tables = rif::ingest_rif(claims_dir, &mut rejects, &mut sink_for, progress)?;
     rejects.finish()?;
     Ok(ValidationReport {
         claims_dir: claims_dir.to_path_buf(),

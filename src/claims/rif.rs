@@ -13,8 +13,8 @@
 //! the data dictionary and the adapter cannot disagree about where a column comes from.
 
 use super::schema::{Column, ColumnType, Table};
-use super::sink::{date_to_days, days_to_date, FileFormat, TableSink};
-use super::validate::{open_delimited, read_record, RejectWriter, TableIngest, TableReport};
+use super::sink::days_to_date;
+use super::validate::{open_delimited, parse_date, read_record, RejectWriter, SinkFor, Tally, TableIngest, TableReport, DATE_FORMATS};
 use crate::error::{AscqrError, Result};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -69,15 +69,6 @@ fn rif_files(dir: &Path, kind: RifKind) -> Result<Vec<PathBuf>> {
         });
     }
     Ok(out)
-}
-
-/// Parses a RIF date: `30-May-2015`, `30MAY2015`, `20150530` or `2015-05-30`.
-pub fn parse_rif_date(v: &str) -> Option<i32> {
-    const FORMATS: [&str; 4] = ["%d-%b-%Y", "%d%b%Y", "%Y%m%d", "%Y-%m-%d"];
-    FORMATS
-        .iter()
-        .find_map(|f| chrono::NaiveDate::parse_from_str(v, f).ok())
-        .map(date_to_days)
 }
 
 /// A header lookup for one RIF file.
@@ -158,12 +149,12 @@ fn copy_planned(
 }
 
 fn rif_date_text(v: &str, header: &RifHeader, column: &str, row: u64) -> Result<String> {
-    let days = parse_rif_date(v).ok_or_else(|| AscqrError::BadValue {
+    let days = parse_date(v).ok_or_else(|| AscqrError::BadValue {
         file: header.path.clone(),
         row,
         column: column.to_string(),
         value: v.to_string(),
-        expected: "a date (e.g. 30-May-2015, 30MAY2015 or 20150530)".to_string(),
+        expected: DATE_FORMATS.to_string(),
     })?;
     Ok(days_to_date(days).format("%Y-%m-%d").to_string())
 }
@@ -182,30 +173,16 @@ impl Ingests {
     }
 }
 
-/// Reads every RIF file in `dir`, checks the canonical rows it yields, writes rejects, and when
-/// `out` is given writes the accepted rows as a canonical extract there.
-pub fn ingest_rif(
-    dir: &Path,
-    rejects: &mut RejectWriter,
-    out: Option<(&Path, FileFormat)>,
-    progress: &indicatif::ProgressBar,
-) -> Result<Vec<TableReport>> {
+/// Reads every RIF file in `dir`, checks the canonical rows it yields, writes rejects, and passes
+/// each table's accepted rows to the sink `sink_for` gives it.
+pub fn ingest_rif(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFor, progress: &indicatif::ProgressBar) -> Result<Vec<TableReport>> {
     let mut files = BTreeMap::new();
     for kind in RifKind::ALL {
         files.insert(kind.prefix(), rif_files(dir, kind)?);
     }
     let mut by_table = BTreeMap::new();
     for t in Table::ALL {
-        let sink = match out {
-            Some((out_dir, format)) => Some(TableSink::create(
-                t,
-                &out_dir.join(format!("{}.{}", t.name(), format.extension())),
-                format,
-                100_000,
-            )?),
-            None => None,
-        };
-        by_table.insert(t, TableIngest::new(t, sink));
+        by_table.insert(t, TableIngest::new(t, sink_for(t)?));
     }
     let mut ing = Ingests { by_table };
 
@@ -256,7 +233,7 @@ fn one_to_one(
         let mut row = 0;
         while read_record(&mut reader, &mut record, path, row + 1)? {
             row += 1;
-            ingest.report.rows_read += 1;
+            ingest.report.tally(path, Tally::Read);
             copy_planned(&record, &plan, &columns, &header, row, &mut cells)?;
             if let (Some((Some(a), Some(b), Some(c))), Some(k)) = (bill_type, bill_type_col) {
                 if let (Some(a), Some(b), Some(c)) = (field(&record, a), field(&record, b), field(&record, c)) {
@@ -286,11 +263,11 @@ fn inpatient(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWriter, p
         let mut row = 0;
         while read_record(&mut reader, &mut record, path, row + 1)? {
             row += 1;
-            ingest.report.rows_read += 1;
+            ingest.report.tally(path, Tally::Read);
             // Claim-level fields repeat on every revenue line: the first line stands for the stay.
             if let Some(id) = field(&record, claim_idx) {
                 if !seen.insert(id.to_string()) {
-                    ingest.report.rows_merged += 1;
+                    ingest.report.tally(path, Tally::Merged);
                     continue;
                 }
             }
@@ -373,7 +350,7 @@ fn beneficiaries(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWrite
             // HMO indicator 0, 4 or blank = fee-for-service; anything else = Medicare Advantage.
             // Consecutive months with the same three flags become one row.
             let enrol = ing.get(Table::Enrollment);
-            enrol.report.rows_read += 1;
+            enrol.report.tally(path, Tally::Read);
             let status: Vec<(bool, bool, bool)> = months
                 .iter()
                 .map(|(buyin, hmo)| {
@@ -405,7 +382,7 @@ fn beneficiaries(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWrite
                 first = last + 1;
             }
             let bene = ing.get(Table::Beneficiaries);
-            bene.report.rows_read += 1;
+            bene.report.tally(path, Tally::Read);
             match bene_id {
                 // A row without an id cannot be merged; it goes through on its own (and is
                 // quarantined for the missing required value).
@@ -414,7 +391,7 @@ fn beneficiaries(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWrite
                 }
                 Some(id) => match benes.get_mut(&id) {
                     Some(seen) => {
-                        bene.report.rows_merged += 1;
+                        bene.report.tally(path, Tally::Merged);
                         if seen.cells[death_k].is_none() {
                             seen.cells[death_k] = cells[death_k].clone();
                         }

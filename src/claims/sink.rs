@@ -234,6 +234,25 @@ impl TableSink {
         Ok(())
     }
 
+    /// Writes a whole batch whose columns are this sink's, in order and type (rows pushed before
+    /// it are flushed first, so the file keeps the order rows arrived in). Parquet only.
+    pub fn write_frame(&mut self, df: &DataFrame) -> Result<()> {
+        self.flush()?;
+        if df.height() == 0 {
+            return Ok(());
+        }
+        let path = &self.path;
+        // The batched writer needs every column chunked alike; a filtered frame may not be.
+        let mut aligned = df.clone();
+        aligned.align_chunks();
+        match self.writer.as_mut() {
+            Some(Writer::Parquet(w)) => w.write_batch(&aligned).ctx(|| format!("writing {}", path.display()))?,
+            _ => return Err(AscqrError::Other(format!("internal: {} takes whole batches only as Parquet", path.display()))),
+        }
+        self.rows_written += df.height() as u64;
+        Ok(())
+    }
+
     fn type_mismatch(&self, i: usize, cell: String) -> AscqrError {
         AscqrError::Other(format!("internal: {}.{} cannot hold {}", self.table, self.columns[i].name, cell))
     }

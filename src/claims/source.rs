@@ -1,10 +1,11 @@
-//! Finding a canonical table's files in an extract folder and reading them lazily.
+//! Finding a canonical table's files in a raw extract folder (for validation and ingest), and
+//! reading a table of a prepared extract lazily (for every stage).
 //!
-//! A table is `DIR/<table>.parquet`, `DIR/<table>.csv`, or a folder `DIR/<table>/` holding
+//! In a raw canonical extract a table is `DIR/<table>.parquet`, `DIR/<table>.csv`, or a folder `DIR/<table>/` holding
 //! `.parquet` or `.csv` files at any depth (hive partitions such as `year=2022/` are welcome;
 //! partition keys are not columns of the canonical model and are ignored).
 
-use super::schema::{ColumnType, Table};
+use super::schema::Table;
 use super::sink::polars_schema;
 use crate::error::{AscqrError, PolarsContext, Result};
 use polars::prelude::*;
@@ -70,70 +71,45 @@ fn collect_files(dir: &Path, out: &mut Vec<SourceFile>) -> Result<()> {
     Ok(())
 }
 
-/// Reads a canonical table lazily with its canonical column types, all files concatenated.
-/// Values are not validated here: run [`crate::claims::validate`] first on untrusted extracts.
+/// Reads a table of a prepared extract ([`super::extract`]) lazily, every shard concatenated in
+/// shard order. Only prepared extracts are read: their rows passed validation and their values
+/// are typed as validation parsed them, so no stage reads a raw file its own way. Anything else
+/// is refused with the command that prepares it.
 pub fn scan_table(dir: &Path, table: Table) -> Result<LazyFrame> {
-    let files = table_files(dir, table)?;
+    let files = super::extract::shard_files(dir, table)?;
     let names: Vec<Expr> = table.spec().column_names().iter().map(|n| col(n.as_str())).collect();
     let mut frames = Vec::with_capacity(files.len());
-    for f in &files {
-        let path_str = f.path.to_string_lossy().to_string();
-        let ctx = || format!("reading {}", f.path.display());
-        let lf = match f.format {
-            SourceFormat::Parquet => {
-                let mut lf = LazyFrame::scan_parquet(PlRefPath::new(path_str.as_str()), ScanArgsParquet::default()).ctx(ctx)?;
-                // Cast only the columns whose stored type differs from the canonical one (Parquet
-                // integers may be narrower than Int64). A cast, even a no-op one, stops polars
-                // from pushing a filter on that column into the Parquet reader, and the stages
-                // rely on that pushdown to read only matching rows (see `cohort::is_one_of`).
-                let stored = lf.collect_schema().ctx(ctx)?;
-                let casts: Vec<Expr> = polars_schema(table)
-                    .iter()
-                    .filter(|(n, dt)| stored.get(n.as_str()).is_some_and(|s| s != *dt))
-                    .map(|(n, dt)| col(n.clone()).cast(dt.clone()))
-                    .collect();
-                if casts.is_empty() { lf } else { lf.with_columns(casts) }
+    for path in &files {
+        let path_str = path.to_string_lossy().to_string();
+        let ctx = || format!("reading {}", path.display());
+        let mut lf = LazyFrame::scan_parquet(PlRefPath::new(path_str.as_str()), ScanArgsParquet::default()).ctx(ctx)?;
+        // Ingest writes the canonical types; a check costs nothing and keeps a hand-edited shard
+        // from being misread. No cast is added (a cast stops polars from pushing a filter on
+        // that column into the Parquet reader, and the stages rely on that pushdown to read
+        // only matching rows, see `cohort::is_one_of`).
+        let stored = lf.collect_schema().ctx(ctx)?;
+        for (name, dtype) in polars_schema(table).iter() {
+            match stored.get(name.as_str()) {
+                Some(found) if found == dtype => {}
+                found => {
+                    return Err(AscqrError::ColumnType {
+                        file: path.clone(),
+                        column: name.to_string(),
+                        found: found.map_or("nothing (column missing)".into(), |f| f.to_string()),
+                        expected: dtype.to_string(),
+                    })
+                }
             }
-            SourceFormat::Csv => {
-                // Read every column as text (no inference), then cast: the CSV reader's own
-                // date inference is not something to depend on.
-                let lf = LazyCsvReader::new(PlRefPath::new(path_str.as_str()))
-                    .with_has_header(true)
-                    .with_infer_schema_length(Some(0))
-                    .finish()
-                    .ctx(ctx)?;
-                lf.with_columns(text_casts(table))
-            }
-        };
-        frames.push(lf.select(names.clone()));
+        }
+        lf = lf.select(names.clone());
+        frames.push(lf);
     }
     let lf = if frames.len() == 1 {
         frames.pop().expect("one frame")
     } else {
-        concat(frames, UnionArgs::default()).ctx(|| format!("concatenating {} files", table.name()))?
+        concat(frames, UnionArgs::default()).ctx(|| format!("concatenating {} shards", table.name()))?
     };
     Ok(lf)
-}
-
-fn text_casts(table: Table) -> Vec<Expr> {
-    table
-        .spec()
-        .columns()
-        .iter()
-        .filter(|c| c.dtype != ColumnType::Str)
-        .map(|c| {
-            let e = col(c.name.as_str());
-            match c.dtype {
-                ColumnType::Date => e.str().to_date(StrptimeOptions {
-                    format: Some("%Y-%m-%d".into()),
-                    strict: true,
-                    ..Default::default()
-                }),
-                ColumnType::Bool => e.clone().eq(lit("true")).or(e.eq(lit("1"))),
-                other => e.strict_cast(super::sink::polars_dtype(other)),
-            }
-        })
-        .collect()
 }
 
 /// Collects `lf` and copies its text columns into buffers of their own ([`compact_text`]).

@@ -29,7 +29,7 @@ pub struct Rejection {
 }
 
 /// What happened to the rows of one canonical table.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct TableReport {
     pub table: String,
     pub files: usize,
@@ -46,11 +46,87 @@ pub struct TableReport {
     /// beneficiary-year row yields one enrollment row per run of months with the same entitlement).
     pub rows_produced: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// The same counts for each input file, in the order the files were read.
+    pub inputs: Vec<InputCounts>,
+    /// Optional columns a file of this table did not have, read as empty (only the ICD
+    /// version columns may be absent: an empty version is read as ICD-10, see `ascqr ingest`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent_columns: Vec<String>,
+}
+
+/// What happened to the rows of one input file (for one canonical table).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct InputCounts {
+    pub file: PathBuf,
+    pub rows_read: u64,
+    pub rows_produced: u64,
+    pub rows_accepted: u64,
+    pub rows_rejected: u64,
+    pub rows_merged: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// One event in a row's life, counted for its table and its input file.
+pub enum Tally<'a> {
+    /// A source row was read.
+    Read,
+    /// A source row was folded into another row.
+    Merged,
+    /// A canonical row was produced and accepted.
+    Accepted,
+    /// A canonical row was produced and set aside for this reason.
+    Rejected(&'a str),
+    /// A row accepted earlier was set aside later (an overlap found once a shard is sorted).
+    Withdrawn(&'a str),
 }
 
 impl TableReport {
     pub fn new(table: Table) -> Self {
         TableReport { table: table.name().to_string(), ..Default::default() }
+    }
+
+    /// Counts one event for the table and for `file`.
+    pub fn tally(&mut self, file: &Path, event: Tally) {
+        let at = match self.inputs.iter().rposition(|i| i.file == file) {
+            Some(i) => i,
+            None => {
+                self.inputs.push(InputCounts { file: file.to_path_buf(), ..Default::default() });
+                self.inputs.len() - 1
+            }
+        };
+        let input = &mut self.inputs[at];
+        match event {
+            Tally::Read => {
+                self.rows_read += 1;
+                input.rows_read += 1;
+            }
+            Tally::Merged => {
+                self.rows_merged += 1;
+                input.rows_merged += 1;
+            }
+            Tally::Accepted => {
+                self.rows_produced += 1;
+                self.rows_accepted += 1;
+                input.rows_produced += 1;
+                input.rows_accepted += 1;
+            }
+            Tally::Rejected(reason) => {
+                self.rows_produced += 1;
+                self.rows_rejected += 1;
+                input.rows_produced += 1;
+                input.rows_rejected += 1;
+                *self.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+                *input.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+            }
+            Tally::Withdrawn(reason) => {
+                self.rows_accepted -= 1;
+                self.rows_rejected += 1;
+                input.rows_accepted -= 1;
+                input.rows_rejected += 1;
+                *self.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+                *input.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+            }
+        }
     }
 
     /// Every canonical row produced is accepted or rejected; every source row is produced or merged.
@@ -75,32 +151,36 @@ impl ValidationReport {
 
     /// The summary table printed by `ascqr validate`.
     pub fn summary_table(&self) -> String {
-        let mut out = String::new();
+        summary_table(&self.tables)
+    }
+}
+
+/// The summary table printed by `ascqr validate` and `ascqr ingest`.
+pub fn summary_table(tables: &[TableReport]) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<14} {:>6} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
+        "table", "files", "rows read", "produced", "accepted", "rejected", "merged"
+    ));
+    for t in tables {
         out.push_str(&format!(
             "{:<14} {:>6} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
-            "table", "files", "rows read", "produced", "accepted", "rejected", "merged"
+            t.table, t.files, t.rows_read, t.rows_produced, t.rows_accepted, t.rows_rejected, t.rows_merged
         ));
-        for t in &self.tables {
-            out.push_str(&format!(
-                "{:<14} {:>6} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
-                t.table, t.files, t.rows_read, t.rows_produced, t.rows_accepted, t.rows_rejected, t.rows_merged
-            ));
-        }
-        let reasons: Vec<_> = self
-            .tables
-            .iter()
-            .flat_map(|t| t.rejected_by_reason.iter().map(move |(r, n)| (t.table.as_str(), r, n)))
-            .collect();
-        if reasons.is_empty() {
-            out.push_str("\nno rows rejected\n");
-        } else {
-            out.push_str("\nrejected rows by reason:\n");
-            for (table, reason, n) in reasons {
-                out.push_str(&format!("  {table:<14} {n:>10}  {reason}\n"));
-            }
-        }
-        out
     }
+    let reasons: Vec<_> = tables
+        .iter()
+        .flat_map(|t| t.rejected_by_reason.iter().map(move |(r, n)| (t.table.as_str(), r, n)))
+        .collect();
+    if reasons.is_empty() {
+        out.push_str("\nno rows rejected\n");
+    } else {
+        out.push_str("\nrejected rows by reason:\n");
+        for (table, reason, n) in reasons {
+            out.push_str(&format!("  {table:<14} {n:>10}  {reason}\n"));
+        }
+    }
+    out
 }
 
 /// Checks canonical rows given as text, one table at a time.
@@ -169,13 +249,13 @@ impl RowChecker {
                 None => Cell::Null,
                 Some(v) => match c.dtype {
                     ColumnType::Str => Cell::Str(v),
-                    ColumnType::Date => Cell::Date(parse_iso_date(v).ok_or_else(|| bad("a date (YYYY-MM-DD)"))?),
+                    ColumnType::Date => Cell::Date(parse_date(v).ok_or_else(|| bad(DATE_FORMATS))?),
                     ColumnType::Int => Cell::Int(v.parse::<i64>().map_err(|_| bad("an integer"))?),
                     ColumnType::Float => {
                         let x = v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| bad("a number"))?;
                         Cell::Float(x)
                     }
-                    ColumnType::Bool => Cell::Bool(parse_bool(v).ok_or_else(|| bad("true or false"))?),
+                    ColumnType::Bool => Cell::Bool(parse_bool(v).ok_or_else(|| bad("true or false (also T/F, Y/N, yes/no, 1/0, any case)"))?),
                 },
             };
             if c.non_negative {
@@ -269,16 +349,42 @@ fn row_rule(table: Table, date: impl Fn(&str) -> Option<i32>, int: impl Fn(&str)
     None
 }
 
-pub fn parse_iso_date(v: &str) -> Option<i32> {
-    let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
-    Some(super::sink::date_to_days(d))
+/// The date encodings every layout accepts, as days since 1970-01-01: ISO `2022-01-31`, CCW's
+/// `20220131`, and the RIF/SAS forms `31-Jan-2022` and `31JAN2022` (month names in any case).
+/// This is the one date parser of the engine: validation and ingest both call it, so what is
+/// accepted is read the same way everywhere.
+pub fn parse_date(v: &str) -> Option<i32> {
+    let b = v.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        let s = b.get(r)?;
+        s.iter().all(u8::is_ascii_digit).then(|| s.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    let ymd = match b.len() {
+        10 if b[4] == b'-' && b[7] == b'-' => Some((digits(0..4)?, digits(5..7)?, digits(8..10)?)),
+        8 if b.iter().all(u8::is_ascii_digit) => Some((digits(0..4)?, digits(4..6)?, digits(6..8)?)),
+        _ => None,
+    };
+    let date = match ymd {
+        Some((y, m, d)) => chrono::NaiveDate::from_ymd_opt(y as i32, m, d)?,
+        None => ["%d-%b-%Y", "%d%b%Y"].iter().find_map(|f| chrono::NaiveDate::parse_from_str(v, f).ok())?,
+    };
+    Some(super::sink::date_to_days(date))
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "true" | "TRUE" | "True" | "1" | "Y" => Some(true),
-        "false" | "FALSE" | "False" | "0" | "N" => Some(false),
-        _ => None,
+/// What the date parser accepts, for error messages.
+pub const DATE_FORMATS: &str = "a date (2022-01-31, 20220131, 31-Jan-2022 or 31JAN2022)";
+
+/// The boolean encodings every layout accepts, in any case: `true`/`false`, `t`/`f`, `y`/`n`,
+/// `yes`/`no`, `1`/`0`. The one boolean parser of the engine (see [`parse_date`]).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    const TRUE: [&str; 5] = ["true", "t", "y", "yes", "1"];
+    const FALSE: [&str; 5] = ["false", "f", "n", "no", "0"];
+    if TRUE.iter().any(|t| v.eq_ignore_ascii_case(t)) {
+        Some(true)
+    } else if FALSE.iter().any(|f| v.eq_ignore_ascii_case(f)) {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -437,18 +543,41 @@ impl OneBeneficiaryPerClaim {
     }
 }
 
+/// Where accepted rows go: one canonical file (`ascqr import`) or the shards of a prepared
+/// extract (`ascqr ingest`). Rows arrive typed, in canonical column order, with the file and row
+/// they were read from.
+pub trait AcceptedRows {
+    fn push_row(&mut self, cells: &[Cell<'_>], file: &Path, row: u64) -> Result<()>;
+    /// The accepted rows of a typed batch, in canonical column order and types; `rows` are their
+    /// source rows.
+    fn push_frame(&mut self, df: DataFrame, file: &Path, rows: &[u64]) -> Result<()>;
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+impl AcceptedRows for TableSink {
+    fn push_row(&mut self, cells: &[Cell<'_>], _file: &Path, _row: u64) -> Result<()> {
+        self.push(cells)
+    }
+    fn push_frame(&mut self, df: DataFrame, _file: &Path, _rows: &[u64]) -> Result<()> {
+        self.write_frame(&df)
+    }
+    fn finish(self: Box<Self>) -> Result<()> {
+        TableSink::finish(*self).map(drop)
+    }
+}
+
 /// Checks text rows of one table, counts them, writes rejects and (optionally) passes accepted
-/// rows on to a sink. Shared by the canonical CSV reader and the RIF adapter.
+/// rows on to a sink. Shared by the canonical readers and every source adapter.
 pub struct TableIngest {
     pub checker: RowChecker,
     pub report: TableReport,
     duplicates: Option<DuplicateKeys>,
     claim_beneficiary: Option<OneBeneficiaryPerClaim>,
-    sink: Option<TableSink>,
+    sink: Option<Box<dyn AcceptedRows>>,
 }
 
 impl TableIngest {
-    pub fn new(table: Table, sink: Option<TableSink>) -> Self {
+    pub fn new(table: Table, sink: Option<Box<dyn AcceptedRows>>) -> Self {
         let checker = RowChecker::new(table);
         let duplicates = DuplicateKeys::new(table, checker.columns());
         let claim_beneficiary = OneBeneficiaryPerClaim::new(table, checker.columns());
@@ -482,7 +611,6 @@ impl TableIngest {
     /// One canonical row as text. Returns whether it was accepted.
     pub fn row(&mut self, cells: &[Option<&str>], file: &Path, row: u64, rejects: &mut RejectWriter) -> Result<bool> {
         let mut typed = Vec::with_capacity(cells.len());
-        self.report.rows_produced += 1;
         let mut problem = self.checker.check_text(cells, file, row, &mut typed)?;
         if problem.is_none() {
             let cell = |i: usize| match typed[i] {
@@ -494,15 +622,14 @@ impl TableIngest {
         }
         match problem {
             None => {
-                self.report.rows_accepted += 1;
+                self.report.tally(file, Tally::Accepted);
                 if let Some(sink) = self.sink.as_mut() {
-                    sink.push(&typed)?;
+                    sink.push_row(&typed, file, row)?;
                 }
                 Ok(true)
             }
             Some(rej) => {
-                self.report.rows_rejected += 1;
-                *self.report.rejected_by_reason.entry(rej.reason.clone()).or_default() += 1;
+                self.report.tally(file, Tally::Rejected(&rej.reason));
                 let record: Vec<(&str, String)> = self
                     .checker
                     .columns()
@@ -522,6 +649,13 @@ impl TableIngest {
         }
         Ok(self.report)
     }
+}
+
+/// Columns a canonical file may leave out: the ICD version codes. CMS's public synthetic
+/// outpatient and inpatient files carry none (`real-data.md` §8); an absent or empty version is
+/// read as ICD-10, the only code set of the service dates the measures look at (from 2015-10-01).
+pub fn may_be_absent(column: &str) -> bool {
+    column.ends_with("_version")
 }
 
 /// Opens a pipe- or comma-delimited file with a header row, stripping a UTF-8 byte-order mark.
@@ -568,10 +702,28 @@ fn non_empty(s: &str) -> Option<&str> {
     (!t.is_empty()).then_some(t)
 }
 
+fn note_absent(report: &mut TableReport, column: &str) {
+    if !report.absent_columns.iter().any(|c| c == column) {
+        report.absent_columns.push(column.to_string());
+    }
+}
+
 fn validate_canonical_csv(path: &Path, ingest: &mut TableIngest, rejects: &mut RejectWriter) -> Result<()> {
     let (mut reader, headers) = open_delimited(path, b',')?;
-    let names: Vec<String> = ingest.checker.columns().iter().map(|c| c.name.clone()).collect();
-    let idx = column_indices(path, ingest.checker.table().name(), &headers, &names)?;
+    let table = ingest.checker.table().name();
+    let mut idx = Vec::new();
+    for c in ingest.checker.columns() {
+        match headers.iter().position(|h| *h == c.name) {
+            Some(i) => idx.push(Some(i)),
+            None if may_be_absent(&c.name) => {
+                note_absent(&mut ingest.report, &c.name);
+                idx.push(None);
+            }
+            None => {
+                return Err(AscqrError::MissingColumn { file: path.to_path_buf(), table: table.to_string(), column: c.name.clone() });
+            }
+        }
+    }
     let mut record = csv::StringRecord::new();
     let mut row = 0u64;
     loop {
@@ -579,8 +731,8 @@ fn validate_canonical_csv(path: &Path, ingest: &mut TableIngest, rejects: &mut R
             break;
         }
         row += 1;
-        ingest.report.rows_read += 1;
-        let cells: Vec<Option<&str>> = idx.iter().map(|&i| non_empty(&record[i])).collect();
+        ingest.report.tally(path, Tally::Read);
+        let cells: Vec<Option<&str>> = idx.iter().map(|i| i.and_then(|i| non_empty(&record[i]))).collect();
         ingest.row(&cells, path, row, rejects)?;
     }
     Ok(())
@@ -605,12 +757,16 @@ fn validate_canonical_parquet(path: &Path, ingest: &mut TableIngest, rejects: &m
     let mut reader = ParquetReader::new(open()?);
     let total = reader.num_rows().ctx(|| format!("reading {}", path.display()))?;
     let schema = reader.schema().ctx(|| format!("reading {}", path.display()))?;
+    let mut absent = Vec::new();
     for c in &columns {
-        let field = schema.get(c.name.as_str()).ok_or_else(|| AscqrError::MissingColumn {
-            file: path.to_path_buf(),
-            table: table.name().to_string(),
-            column: c.name.clone(),
-        })?;
+        let Some(field) = schema.get(c.name.as_str()) else {
+            if may_be_absent(&c.name) {
+                note_absent(&mut ingest.report, &c.name);
+                absent.push(c.name.clone());
+                continue;
+            }
+            return Err(AscqrError::MissingColumn { file: path.to_path_buf(), table: table.name().to_string(), column: c.name.clone() });
+        };
         let found = DataType::from_arrow_field(field);
         if !type_ok(c.dtype, &found) {
             return Err(AscqrError::ColumnType {
@@ -621,15 +777,19 @@ fn validate_canonical_parquet(path: &Path, ingest: &mut TableIngest, rejects: &m
             });
         }
     }
-    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).filter(|n| !absent.contains(n)).collect();
     let mut offset = 0usize;
     while offset < total {
         let len = PARQUET_BATCH_ROWS.min(total - offset);
-        let df = ParquetReader::new(open()?)
+        let mut df = ParquetReader::new(open()?)
             .with_columns(Some(names.clone()))
             .with_slice(Some((offset, len)))
             .finish()
             .ctx(|| format!("reading {}", path.display()))?;
+        for name in &absent {
+            df.with_column(polars::prelude::Column::full_null(name.as_str().into(), df.height(), &DataType::String)).ctx(|| path.display().to_string())?;
+        }
+        let df = canonical_batch(df, &columns).ctx(|| format!("reading {}", path.display()))?;
         check_typed_batch(&df, offset as u64, path, ingest, rejects)?;
         offset += len;
     }
@@ -740,25 +900,51 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
             *slot = ingest.across_rows(cell, text);
         }
     }
-    for (r, rej) in first.into_iter().enumerate() {
-        ingest.report.rows_read += 1;
-        ingest.report.rows_produced += 1;
+    let mut accepted_rows = Vec::with_capacity(n);
+    for (r, rej) in first.iter().enumerate() {
+        ingest.report.tally(path, Tally::Read);
         match rej {
-            None => ingest.report.rows_accepted += 1,
+            None => {
+                ingest.report.tally(path, Tally::Accepted);
+                accepted_rows.push(offset + r as u64 + 1);
+            }
             Some(rej) => {
-                ingest.report.rows_rejected += 1;
-                *ingest.report.rejected_by_reason.entry(rej.reason.clone()).or_default() += 1;
+                ingest.report.tally(path, Tally::Rejected(&rej.reason));
                 let row = df.get_row(r).ctx(|| path.display().to_string())?;
                 let record: Vec<(&str, String)> = columns
                     .iter()
                     .zip(row.0.iter())
                     .map(|(c, v)| (c.name.as_str(), any_value_text(v)))
                     .collect();
-                rejects.write(ingest.checker.table(), path, offset + r as u64 + 1, &rej, &record)?;
+                rejects.write(ingest.checker.table(), path, offset + r as u64 + 1, rej, &record)?;
             }
         }
     }
+    if let Some(sink) = ingest.sink.as_mut() {
+        let mask: BooleanChunked = first.iter().map(|r| r.is_none()).collect();
+        let accepted = df.filter(&mask).ctx(|| path.display().to_string())?;
+        sink.push_frame(accepted, path, &accepted_rows)?;
+    }
     Ok(())
+}
+
+/// A typed batch in canonical form, as the text path would have produced it: canonical column
+/// order and types (narrower Parquet integers widened), text trimmed, empty text as missing.
+fn canonical_batch(df: DataFrame, columns: &[Column]) -> PolarsResult<DataFrame> {
+    let exprs: Vec<Expr> = columns
+        .iter()
+        .map(|c| {
+            let e = col(c.name.as_str());
+            match c.dtype {
+                ColumnType::Str => {
+                    let t = e.str().strip_chars(lit(NULL));
+                    when(t.clone().eq(lit(""))).then(lit(NULL).cast(DataType::String)).otherwise(t).alias(c.name.as_str())
+                }
+                other => e.cast(super::sink::polars_dtype(other)),
+            }
+        })
+        .collect();
+    df.lazy().select(exprs).collect()
 }
 
 fn any_value_text(v: &AnyValue) -> String {
@@ -781,39 +967,56 @@ pub enum Layout {
     Rif,
 }
 
-/// Validates every table of the extract in `claims_dir`, writing the reject file to
-/// `reject_file`. Fatal problems return an error; quarantined rows are counted in the report.
-pub fn validate(claims_dir: &Path, layout: Layout, reject_file: &Path, progress: &indicatif::ProgressBar) -> Result<ValidationReport> {
-    let mut rejects = RejectWriter::create(reject_file)?;
-    let tables = match layout {
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Canonical => "canonical",
+            Layout::Rif => "rif",
+        }
+    }
+}
+
+/// Where each table's accepted rows go (`None`: nowhere, a dry run).
+pub type SinkFor<'a> = dyn FnMut(Table) -> Result<Option<Box<dyn AcceptedRows>>> + 'a;
+
+/// Reads every table of the extract in `claims_dir` as `layout`, checks every row, writes
+/// rejected rows to `rejects` and passes accepted rows to the sink `sink_for` gives each table.
+/// Fatal problems return an error; quarantined rows are counted in the reports.
+pub fn read_layout(
+    claims_dir: &Path,
+    layout: Layout,
+    rejects: &mut RejectWriter,
+    sink_for: &mut SinkFor,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<TableReport>> {
+    match layout {
         Layout::Canonical => {
             let mut reports = Vec::new();
             for table in Table::ALL {
                 let files = super::source::table_files(claims_dir, table)?;
-                let mut ingest = TableIngest::new(table, None);
+                let mut ingest = TableIngest::new(table, sink_for(table)?);
                 ingest.report.files = files.len();
                 for f in &files {
-                    progress.set_message(format!("validating {}", f.path.display()));
+                    progress.set_message(format!("reading {}", f.path.display()));
                     match f.format {
-                        super::source::SourceFormat::Csv => validate_canonical_csv(&f.path, &mut ingest, &mut rejects)?,
-                        super::source::SourceFormat::Parquet => validate_canonical_parquet(&f.path, &mut ingest, &mut rejects)?,
+                        super::source::SourceFormat::Csv => validate_canonical_csv(&f.path, &mut ingest, &mut *rejects)?,
+                        super::source::SourceFormat::Parquet => validate_canonical_parquet(&f.path, &mut ingest, &mut *rejects)?,
                     }
                     progress.inc(1);
                 }
                 reports.push(ingest.finish()?);
             }
-            reports
+            Ok(reports)
         }
-        Layout::Rif => super::rif::ingest_rif(claims_dir, &mut rejects, None, progress)?,
-    };
+        Layout::Rif => super::rif::ingest_rif(claims_dir, rejects, sink_for, progress),
+    }
+}
+
+/// Validates every table of the extract in `claims_dir` without writing it (a dry run of
+/// `ascqr ingest`: the same parser, the same counts), writing the reject file to `reject_file`.
+pub fn validate(claims_dir: &Path, layout: Layout, reject_file: &Path, progress: &indicatif::ProgressBar) -> Result<ValidationReport> {
+    let mut rejects = RejectWriter::create(reject_file)?;
+    let tables = read_layout(claims_dir, layout, &mut rejects, &mut |_| Ok(None), progress)?;
     rejects.finish()?;
-    Ok(ValidationReport {
-        claims_dir: claims_dir.to_path_buf(),
-        layout: match layout {
-            Layout::Canonical => "canonical".into(),
-            Layout::Rif => "rif".into(),
-        },
-        tables,
-        reject_file: reject_file.to_path_buf(),
-    })
+    Ok(ValidationReport { claims_dir: claims_dir.to_path_buf(), layout: layout.name().into(), tables, reject_file: reject_file.to_path_buf() })
 }

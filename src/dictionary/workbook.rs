@@ -174,7 +174,7 @@ pub fn import_code_list(options: &WorkbookImportOptions) -> Result<WorkbookImpor
         // the concurrent high-risk and IBD/diverticulitis exclusions are ASC-12's).
         return Err(AscqrError::InvalidOption(format!("{}: the {:?} list exists for ASC-12 only", o.measure, o.list)));
     }
-    let sha256 = crate::pipeline::describe_input(&o.workbook)?.sha256;
+    let sha256 = crate::output::describe_input(&o.workbook)?.sha256;
     let mut workbook = open_workbook_auto(&o.workbook).map_err(|e| AscqrError::Other(format!("{}: not a readable workbook: {e}", o.workbook.display())))?;
     let names = workbook.sheet_names();
     let sheet = match &o.sheet {

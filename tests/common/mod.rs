@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Every file under `dir` (recursively), keyed by its path relative to `dir`, with its bytes.
+#[allow(dead_code)]
 pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -17,5 +18,15 @@ pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             }
         }
     }
+    out
+}
+
+/// Ingests the canonical extract in `raw` into `raw/_extract` (a folder the canonical reader
+/// ignores) with three shards, so every test of a stage also runs on a sharded prepared extract.
+#[allow(dead_code)]
+pub fn extract(raw: &Path) -> std::path::PathBuf {
+    let out = raw.join("_extract");
+    let options = ascqr::claims::IngestOptions { layout: ascqr::claims::Layout::Canonical, shards: Some(3) };
+    ascqr::claims::ingest(raw, &options, &out, &indicatif::ProgressBar::hidden()).unwrap();
     out
 }
