@@ -42,7 +42,7 @@ for ex in "${extracts[@]}"; do
     done
     w=$(median <"$tmp.w"); m=$(median <"$tmp.m")
     label=$([ "$mode" = scan ] && echo "polars read" || echo "ingest")
-    printf '| %s | %s | %s | %s | %.1f s | %.0f | %.0f MB |\n' "$ex" "$size" "$label" "$rows" "$w" "$(echo "$rows / $w" | bc -l)" "$((m / 1024))" >>"$tmp"
+    printf '| %s | %s | %s | %s | %.1f s | %.0f | %.0f MB |\n' "$ex" "$size" "$label" "$rows" "$w" "$(awk -v r="$rows" -v w="$w" 'BEGIN { print r / w }')" "$((m / 1024))" >>"$tmp"
   done
 done
 mkdir -p "$(dirname "$report")"

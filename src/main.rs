@@ -108,7 +108,7 @@ Examples:
         claims: PathBuf,
         #[arg(long, value_enum, default_value_t = Layout::Canonical)]
         layout: Layout,
-        /// Number of beneficiary shards; default one per 512 MiB of text or 64 MiB of Parquet input.
+        /// Number of beneficiary shards; default one per 128 MiB of text or 16 MiB of Parquet input.
         #[arg(long)]
         shards: Option<u32>,
         /// The prepared extract to write.
@@ -1093,7 +1093,7 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let bar = progress_bar(0, "ingest");
             let ingested = ascqr::claims::ingest(&claims, &ascqr::claims::IngestOptions { layout: Layout::Canonical, shards: None }, &extract, &bar)?;
             bar.finish_and_clear();
-            println!("== ingest into {} ({} shards)\n{}", extract.display(), ingested.shards, ascqr::claims::validate::summary_table(&ingested.tables));
+            println!("== ingest into {} ({} shard{})\n{}", extract.display(), ingested.shards, if ingested.shards == 1 { "" } else { "s" }, ascqr::claims::validate::summary_table(&ingested.tables));
             let config = ascqr::pipeline::RunConfig {
                 bootstrap: Some(bootstrap),
                 seed: Some(seed),
