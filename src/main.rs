@@ -60,7 +60,8 @@ The same seed and options give byte-identical files.
 Examples:
   ascqr synth --out claims --seed 1
   ascqr synth --out claims --seed 7 --years 2021-2023 --format csv
-  ascqr synth --out national --seed 1 --scale national")]
+  ascqr synth --out national --seed 1 --scale national
+  ascqr synth --out claims --seed 1 --ccw claims_ccw   (then: ascqr ingest --claims claims_ccw --layout ccw --out extract)")]
     Synth {
         /// Output directory (created; existing table files are replaced).
         #[arg(long)]
@@ -83,6 +84,11 @@ Examples:
         /// without it the published volume is spread over the years.
         #[arg(long)]
         annual_volume: bool,
+        /// Also write the claims as a CCW delivery in this folder (fixed-width .dat files with
+        /// their .fts layouts, claims and lines in separate files, the MBSF A/B/C/D by year), to
+        /// try `ascqr ingest --layout ccw`. Needs --format parquet.
+        #[arg(long)]
+        ccw: Option<PathBuf>,
     },
     /// Read, validate and shard a claims extract into the prepared extract every stage reads.
     #[command(after_help = "\
@@ -99,9 +105,16 @@ rows of one beneficiary and year that share a month, the first read is kept. Eve
 (cohort, features, eligibility, forecast, run) reads only a prepared extract. OUT is built in a
 temporary folder and renamed when complete; an earlier prepared extract there is replaced.
 
+Layouts: canonical (TABLE.parquet/.csv or TABLE/ folders), rif (pipe-delimited BFD RIF files
+beneficiary*, carrier*, outpatient*, inpatient*; MBSF A/B and A/B/C/D names accepted), ccw
+(CCW/ResDAC deliveries: mbsf*, bcarrier_claims* + bcarrier_line*, outpatient_base_claims* +
+outpatient_revenue_center*, inpatient_base_claims*; fixed-width .dat with the .fts beside it, or
+CSV with long or short CCW names; claims joined to their lines on BENE_ID and CLM_ID).
+
 Examples:
   ascqr ingest --claims claims --out extract
-  ascqr ingest --claims rif_extract --layout rif --shards 8 --out extract")]
+  ascqr ingest --claims rif_extract --layout rif --shards 8 --out extract
+  ascqr ingest --claims ccw_delivery --layout ccw --out extract")]
     Ingest {
         /// The extract to read (see `validate --help` for what each layout expects).
         #[arg(long)]
@@ -842,12 +855,19 @@ fn load_dictionary(dir: Option<&Path>) -> ascqr::Result<ascqr::dictionary::Dicti
 
 fn run(cli: Cli) -> ascqr::Result<()> {
     match cli.command {
-        Command::Synth { out, seed, scale, years, format, annual_volume } => {
+        Command::Synth { out, seed, scale, years, format, annual_volume, ccw } => {
+            if ccw.is_some() && format != FileFormat::Parquet {
+                return Err(ascqr::AscqrError::InvalidOption("--ccw needs --format parquet".into()));
+            }
             let options = SynthOptions::new(seed, scale, &years, format)?.with_annual_volume(annual_volume);
             let bar = progress_bar(0, "synth");
             let summary = ascqr::synth::generate(&out, &options, &bar)?;
             bar.finish_and_clear();
             println!("{}", summary.table());
+            if let Some(dir) = ccw {
+                let files = ascqr::claims::ccw::write_canonical_as_ccw(&out, &dir)?;
+                println!("CCW delivery: {} ({} .dat files with their .fts)", dir.display(), files.len());
+            }
         }
         Command::Ingest { claims, layout, shards, out } => {
             let bar = progress_bar(0, "ingest");

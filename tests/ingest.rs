@@ -53,28 +53,6 @@ fn prepare(raw: &Path, shards: u32) -> (PathBuf, ascqr::claims::IngestManifest) 
     (out, manifest)
 }
 
-/// Every measure's cohort, exclusions, attrition and analysis file.
-fn results(extract: &Path) -> Vec<(DataFrame, DataFrame, String, DataFrame)> {
-    let dict = Dictionary::embedded().unwrap();
-    MeasureId::ALL
-        .iter()
-        .map(|&m| {
-            let c = ascqr::cohort::build(extract, m, None, dict).unwrap();
-            let a = ascqr::risk::analysis_frame(extract, m, &c.cohort, dict).unwrap().sort(["procedure_id"], Default::default()).unwrap();
-            (c.cohort, c.excluded, format!("{:?}", c.attrition), a)
-        })
-        .collect()
-}
-
-fn assert_same(what: &str, a: &[(DataFrame, DataFrame, String, DataFrame)], b: &[(DataFrame, DataFrame, String, DataFrame)]) {
-    for (m, (x, y)) in MeasureId::ALL.iter().zip(a.iter().zip(b)) {
-        assert!(x.0.equals_missing(&y.0), "{what}: {m} cohort differs");
-        assert!(x.1.equals_missing(&y.1), "{what}: {m} exclusions differ");
-        assert_eq!(x.2, y.2, "{what}: {m} attrition differs");
-        assert!(x.3.equals_missing(&y.3), "{what}: {m} analysis file differs");
-    }
-}
-
 fn rejected(manifest: &ascqr::claims::IngestManifest, table: Table, reason: &str) -> u64 {
     let t = manifest.tables.iter().find(|t| t.table == table.name()).unwrap();
     t.rejected_by_reason.get(reason).copied().unwrap_or(0)
@@ -88,12 +66,12 @@ fn the_probes_give_the_same_cohorts_and_analysis_files_as_the_clean_extract() {
     let clean = probe(&raw, &dir.path().join("clean"), |_, _| {});
     let (clean_extract, clean_manifest) = prepare(&clean, 1);
     assert_eq!(clean_manifest.total_rejected(), 0);
-    let expected = results(&clean_extract);
+    let expected = common::results(&clean_extract);
     assert!(expected.iter().all(|r| r.0.height() > 0), "every measure has a cohort");
 
     // The split does not change any result.
     let (sharded, _) = prepare(&clean, 3);
-    assert_same("3 shards", &results(&sharded), &expected);
+    common::assert_same_results("3 shards", &common::results(&sharded), &expected);
 
     // 1. Flags written Y/N (and other accepted spellings) read as the booleans they are.
     let yn = probe(&raw, &dir.path().join("yn"), |t, (h, rows)| {
@@ -110,7 +88,7 @@ fn the_probes_give_the_same_cohorts_and_analysis_files_as_the_clean_extract() {
     });
     let (yn_extract, yn_manifest) = prepare(&yn, 2);
     assert_eq!(yn_manifest.total_rejected(), 0);
-    assert_same("Y/N flags", &results(&yn_extract), &expected);
+    common::assert_same_results("Y/N flags", &common::results(&yn_extract), &expected);
 
     // 2. Every third carrier line repeated: the repeats are quarantined, the stages never see them.
     let repeated = probe(&raw, &dir.path().join("repeated"), |t, (_, rows)| {
@@ -122,7 +100,7 @@ fn the_probes_give_the_same_cohorts_and_analysis_files_as_the_clean_extract() {
     let (repeated_extract, repeated_manifest) = prepare(&repeated, 2);
     let carrier_lines = read_csv(&clean.join("carrier.csv")).1.len() as u64;
     assert_eq!(rejected(&repeated_manifest, Table::Carrier, "duplicate claim line (claim_id and line_num of an earlier row)"), carrier_lines.div_ceil(3));
-    assert_same("repeated carrier lines", &results(&repeated_extract), &expected);
+    common::assert_same_results("repeated carrier lines", &common::results(&repeated_extract), &expected);
 
     // 3. A qualifying ASC line without its service date (a copy of each facility line under a new
     //    line number): quarantined, so no stage reaches it and the patient's real procedure stays.
@@ -139,7 +117,7 @@ fn the_probes_give_the_same_cohorts_and_analysis_files_as_the_clean_extract() {
     });
     let (undated_extract, undated_manifest) = prepare(&undated, 2);
     assert_eq!(rejected(&undated_manifest, Table::Carrier, "required value missing in line_first_date"), 200);
-    assert_same("undated ASC lines", &results(&undated_extract), &expected);
+    common::assert_same_results("undated ASC lines", &common::results(&undated_extract), &expected);
 
     // 4. A fee-for-service row repeated over every Medicare Advantage run: the overlap is
     //    quarantined, so the MA months still break fee-for-service.
@@ -159,7 +137,7 @@ fn the_probes_give_the_same_cohorts_and_analysis_files_as_the_clean_extract() {
     assert_eq!(rejected(&overlap_manifest, Table::Enrollment, "enrollment months overlap an earlier row of the same beneficiary and year"), ma_runs);
     let t = overlap_manifest.tables.iter().find(|t| t.table == "enrollment").unwrap();
     assert!(t.is_balanced() && t.inputs.iter().all(|i| i.rows_produced == i.rows_accepted + i.rows_rejected));
-    assert_same("overlapping enrollment", &results(&overlap_extract), &expected);
+    common::assert_same_results("overlapping enrollment", &common::results(&overlap_extract), &expected);
 }
 
 #[test]

@@ -91,3 +91,33 @@ fn a_rif_file_without_a_required_column_is_an_error_naming_it() {
     let e = validate(dir.path(), Layout::Rif, &dir.path().join("r.csv"), &ProgressBar::hidden()).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}: missing column `REV_CNTR`", path.display())), "{e}");
 }
+
+/// CMS's public synthetic files name the beneficiary file's columns as the MBSF A/B/C/D does
+/// (`SEX_IDENT_CD`, `MDCR_ENTLMT_BUYIN_IND_01`, `HMO_IND_01`); the adapter reads them, where it
+/// once refused the file and would have left sex empty.
+#[test]
+fn the_mbsf_abcd_names_of_cms_public_synthetic_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("rif");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["carrier.csv", "outpatient.csv", "inpatient.csv", "beneficiary_2021.csv"] {
+        std::fs::copy(sample().join(f), folder.join(f)).unwrap();
+    }
+    let excerpt = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/cms-synthetic-ccw-beneficiary/beneficiary_2022_excerpt.csv");
+    std::fs::copy(&excerpt, folder.join("beneficiary_2022.csv")).unwrap();
+    let out = dir.path().join("extract");
+    let options = ascqr::claims::IngestOptions { layout: Layout::Rif, shards: Some(1) };
+    let manifest = ascqr::claims::ingest(&folder, &options, &out, &ProgressBar::hidden()).unwrap();
+    assert_eq!(manifest.total_rejected(), 0);
+    let benes = scan_table(&out, Table::Beneficiaries).unwrap().filter(col("bene_id").str().starts_with(lit("-1000001025"))).collect().unwrap();
+    assert_eq!(benes.height(), 2);
+    assert!(benes.column("sex").unwrap().str().unwrap().iter().all(|s| s == Some("1")));
+    // Buy-in 3 (A and B) all year with a blank HMO indicator: one fee-for-service run; buy-in
+    // C (A and B under a state buy-in): the same.
+    let enrol = scan_table(&out, Table::Enrollment).unwrap().filter(col("bene_id").str().starts_with(lit("-1000001025"))).collect().unwrap();
+    assert_eq!(enrol.height(), 2, "{enrol}");
+    for c in ["part_a", "part_b"] {
+        assert!(enrol.column(c).unwrap().bool().unwrap().iter().all(|v| v == Some(true)));
+    }
+    assert!(enrol.column("medicare_advantage").unwrap().bool().unwrap().iter().all(|v| v == Some(false)));
+}

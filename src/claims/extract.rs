@@ -349,7 +349,11 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
 
     let mut rejects = RejectWriter::create(&staging.join(REJECTS_FILE))?;
     let mut sink_for = |t: Table| -> Result<Option<Box<dyn AcceptedRows>>> { Ok(Some(Box::new(ShardedSink::create(&staging, t, shards)?))) };
-    let mut tables = super::validate::read_layout(claims, options.layout, &mut rejects, &mut sink_for, progress)?;
+    let ccw_staging = super::ccw::Staging { dir: staging.join("_staged"), shards };
+    let (mut tables, passed_over) = super::validate::read_layout(claims, options.layout, &mut rejects, &mut sink_for, &ccw_staging, progress)?;
+    if ccw_staging.dir.exists() {
+        std::fs::remove_dir_all(&ccw_staging.dir).map_err(|e| AscqrError::io(&ccw_staging.dir, e))?;
+    }
     for report in &mut tables {
         let table = Table::from_name(&report.table).expect("reports name canonical tables");
         progress.set_message(format!("sorting {} shards", table.name()));
@@ -368,7 +372,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
             }
         }
     }
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = passed_over.into_iter().map(|p| format!("passed over {p}")).collect();
     for t in &tables {
         for c in &t.absent_columns {
             notes.push(format!("{}: column {c} absent from at least one file; read as empty (ICD-10)", t.table));

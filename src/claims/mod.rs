@@ -1,5 +1,6 @@
 //! Claims: the canonical model, readers, validation and source adapters.
 
+pub mod ccw;
 pub mod extract;
 pub mod rif;
 pub mod schema;

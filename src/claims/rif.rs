@@ -14,7 +14,7 @@
 
 use super::schema::{Column, ColumnType, Table};
 use super::sink::days_to_date;
-use super::validate::{open_delimited, parse_date, read_record, RejectWriter, SinkFor, Tally, TableIngest, TableReport, DATE_FORMATS};
+use super::validate::{parse_date, DelimitedRecords, Records, RejectWriter, SinkFor, Tally, TableIngest, TableReport, DATE_FORMATS};
 use crate::error::{AscqrError, Result};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -104,6 +104,11 @@ fn is_plain_rif_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// Other names of a column in other vintages of the same file: the MBSF A/B/C/D base segment
+/// (2015 on, CMS's public synthetic files) names sex `SEX_IDENT_CD` where the BFD RIF and the
+/// MBSF A/B say `BENE_SEX_IDENT_CD` (`real-data.md` §4). Without it, sex would be silently empty.
+const VINTAGE_ALIASES: &[(&str, &str)] = &[("BENE_SEX_IDENT_CD", "SEX_IDENT_CD")];
+
 /// The plan that maps a RIF file's columns onto a canonical table.
 fn plan(header: &RifHeader, table: Table, columns: &[Column]) -> Result<Vec<Source>> {
     columns
@@ -112,7 +117,8 @@ fn plan(header: &RifHeader, table: Table, columns: &[Column]) -> Result<Vec<Sour
             if !is_plain_rif_name(&c.rif) {
                 return Ok(Source::Derived);
             }
-            match header.index(&c.rif) {
+            let alias = VINTAGE_ALIASES.iter().find(|(rif, _)| *rif == c.rif).and_then(|(_, other)| header.index(other));
+            match header.index(&c.rif).or(alias) {
                 Some(i) => Ok(Source::Copy(i)),
                 None if c.required => header.require(&c.rif, table).map(Source::Copy),
                 None => Ok(Source::Absent),
@@ -132,6 +138,7 @@ fn copy_planned(
     plan: &[Source],
     columns: &[Column],
     header: &RifHeader,
+    path: &Path,
     row: u64,
     out: &mut [Option<String>],
 ) -> Result<()> {
@@ -139,7 +146,7 @@ fn copy_planned(
         out[k] = match src {
             Source::Copy(i) => match field(record, *i) {
                 None => None,
-                Some(v) if c.dtype == ColumnType::Date => Some(rif_date_text(v, header, &header.names[*i], row)?),
+                Some(v) if c.dtype == ColumnType::Date => Some(rif_date_text(v, path, &header.names[*i], row)?),
                 Some(v) => Some(v.to_string()),
             },
             Source::Absent | Source::Derived => None,
@@ -148,9 +155,9 @@ fn copy_planned(
     Ok(())
 }
 
-fn rif_date_text(v: &str, header: &RifHeader, column: &str, row: u64) -> Result<String> {
+fn rif_date_text(v: &str, path: &Path, column: &str, row: u64) -> Result<String> {
     let days = parse_date(v).ok_or_else(|| AscqrError::BadValue {
-        file: header.path.clone(),
+        file: path.to_path_buf(),
         row,
         column: column.to_string(),
         value: v.to_string(),
@@ -163,13 +170,27 @@ fn as_refs(cells: &[Option<String>]) -> Vec<Option<&str>> {
     cells.iter().map(|c| c.as_deref()).collect()
 }
 
-struct Ingests {
+/// One [`TableIngest`] per canonical table, shared by the source adapters.
+pub(super) struct Ingests {
     by_table: BTreeMap<Table, TableIngest>,
 }
 
 impl Ingests {
-    fn get(&mut self, t: Table) -> &mut TableIngest {
+    pub(super) fn new(sink_for: &mut SinkFor) -> Result<Self> {
+        let mut by_table = BTreeMap::new();
+        for t in Table::ALL {
+            by_table.insert(t, TableIngest::new(t, sink_for(t)?));
+        }
+        Ok(Ingests { by_table })
+    }
+
+    pub(super) fn get(&mut self, t: Table) -> &mut TableIngest {
         self.by_table.get_mut(&t).expect("every table has an ingest")
+    }
+
+    /// Finishes every table, in canonical order.
+    pub(super) fn finish(mut self) -> Result<Vec<TableReport>> {
+        Table::ALL.iter().map(|t| self.by_table.remove(t).expect("every table has an ingest").finish()).collect()
     }
 }
 
@@ -180,89 +201,79 @@ pub fn ingest_rif(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFor
     for kind in RifKind::ALL {
         files.insert(kind.prefix(), rif_files(dir, kind)?);
     }
-    let mut by_table = BTreeMap::new();
-    for t in Table::ALL {
-        by_table.insert(t, TableIngest::new(t, sink_for(t)?));
-    }
-    let mut ing = Ingests { by_table };
+    let mut ing = Ingests::new(sink_for)?;
 
-    beneficiaries(&files["beneficiary"], &mut ing, rejects, progress)?;
-    one_to_one(&files["carrier"], Table::Carrier, &mut ing, rejects, progress)?;
-    one_to_one(&files["outpatient"], Table::Outpatient, &mut ing, rejects, progress)?;
-    inpatient(&files["inpatient"], &mut ing, rejects, progress)?;
-
-    let mut reports = Vec::new();
-    for t in Table::ALL {
-        let ingest = ing.by_table.remove(&t).expect("every table has an ingest");
-        reports.push(ingest.finish()?);
-    }
-    Ok(reports)
-}
-
-fn open_rif(path: &Path) -> Result<(csv::Reader<std::fs::File>, RifHeader)> {
-    let (reader, names) = open_delimited(path, b'|')?;
-    Ok((reader, RifHeader { path: path.to_path_buf(), names }))
-}
-
-fn one_to_one(
-    files: &[PathBuf],
-    table: Table,
-    ing: &mut Ingests,
-    rejects: &mut RejectWriter,
-    progress: &indicatif::ProgressBar,
-) -> Result<()> {
-    let columns = table.spec().columns();
-    for path in files {
-        progress.set_message(format!("reading {}", path.display()));
-        let (mut reader, header) = open_rif(path)?;
-        let plan = plan(&header, table, &columns)?;
-        let bill_type = if table == Table::Outpatient {
-            Some((
-                header.index("CLM_FAC_TYPE_CD"),
-                header.index("CLM_SRVC_CLSFCTN_TYPE_CD"),
-                header.index("CLM_FREQ_CD"),
-            ))
-        } else {
-            None
-        };
-        let bill_type_col = columns.iter().position(|c| c.name == "bill_type");
-        let ingest = ing.get(table);
-        ingest.report.files += 1;
-        let mut record = csv::StringRecord::new();
-        let mut cells = vec![None; columns.len()];
-        let mut row = 0;
-        while read_record(&mut reader, &mut record, path, row + 1)? {
-            row += 1;
-            ingest.report.tally(path, Tally::Read);
-            copy_planned(&record, &plan, &columns, &header, row, &mut cells)?;
-            if let (Some((Some(a), Some(b), Some(c))), Some(k)) = (bill_type, bill_type_col) {
-                if let (Some(a), Some(b), Some(c)) = (field(&record, a), field(&record, b), field(&record, c)) {
-                    cells[k] = Some(format!("{a}{b}{c}"));
-                }
-            }
-            ingest.row(&as_refs(&cells), path, row, rejects)?;
+    let open = |path: &Path| -> Result<Box<dyn Records>> { Ok(Box::new(DelimitedRecords::open(path, b'|')?)) };
+    beneficiaries(&files["beneficiary"], &open, &mut ing, rejects, progress)?;
+    for (kind, table) in [("carrier", Table::Carrier), ("outpatient", Table::Outpatient)] {
+        for path in &files[kind] {
+            progress.set_message(format!("reading {}", path.display()));
+            ing.get(table).report.files += 1;
+            one_to_one(open(path)?.as_mut(), table, ing.get(table), rejects)?;
+            progress.inc(1);
         }
-        progress.inc(1);
+    }
+    inpatient(&files["inpatient"], &open, &mut ing, rejects, progress)?;
+
+    ing.finish()
+}
+
+/// The source columns `table` reads by their RIF/CCW long names: the plain copies of
+/// [`plan`] and the outpatient bill type's three parts.
+pub(super) fn source_names(table: Table) -> Vec<String> {
+    let mut names: Vec<String> = table.spec().columns().into_iter().map(|c| c.rif).filter(|r| is_plain_rif_name(r)).collect();
+    if table == Table::Outpatient {
+        names.extend(["CLM_FAC_TYPE_CD", "CLM_SRVC_CLSFCTN_TYPE_CD", "CLM_FREQ_CD"].map(String::from));
+    }
+    names
+}
+
+/// Opens one file of an adapter's layout as named records.
+pub type Opener<'a> = dyn Fn(&Path) -> Result<Box<dyn Records>> + 'a;
+
+/// Maps records one to one onto `table` (carrier and outpatient lines), the outpatient bill type
+/// put together from its three parts.
+pub fn one_to_one(records: &mut dyn Records, table: Table, ingest: &mut TableIngest, rejects: &mut RejectWriter) -> Result<()> {
+    let columns = table.spec().columns();
+    let header = RifHeader { path: records.path().to_path_buf(), names: records.names().to_vec() };
+    let plan = plan(&header, table, &columns)?;
+    let bill_type = if table == Table::Outpatient {
+        Some((header.index("CLM_FAC_TYPE_CD"), header.index("CLM_SRVC_CLSFCTN_TYPE_CD"), header.index("CLM_FREQ_CD")))
+    } else {
+        None
+    };
+    let bill_type_col = columns.iter().position(|c| c.name == "bill_type");
+    let mut record = csv::StringRecord::new();
+    let mut cells = vec![None; columns.len()];
+    while let Some(row) = records.read(&mut record)? {
+        let path = records.path();
+        ingest.report.tally(path, Tally::Read);
+        copy_planned(&record, &plan, &columns, &header, path, row, &mut cells)?;
+        if let (Some((Some(a), Some(b), Some(c))), Some(k)) = (bill_type, bill_type_col) {
+            if let (Some(a), Some(b), Some(c)) = (field(&record, a), field(&record, b), field(&record, c)) {
+                cells[k] = Some(format!("{a}{b}{c}"));
+            }
+        }
+        ingest.row(&as_refs(&cells), path, row, rejects)?;
     }
     Ok(())
 }
 
-fn inpatient(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWriter, progress: &indicatif::ProgressBar) -> Result<()> {
+pub(super) fn inpatient(files: &[PathBuf], open: &Opener, ing: &mut Ingests, rejects: &mut RejectWriter, progress: &indicatif::ProgressBar) -> Result<()> {
     let table = Table::Inpatient;
     let columns = table.spec().columns();
     let mut seen: HashSet<String> = HashSet::new();
     for path in files {
         progress.set_message(format!("reading {}", path.display()));
-        let (mut reader, header) = open_rif(path)?;
+        let mut records = open(path)?;
+        let header = RifHeader { path: path.clone(), names: records.names().to_vec() };
         let plan = plan(&header, table, &columns)?;
         let claim_idx = header.require("CLM_ID", table)?;
         let ingest = ing.get(table);
         ingest.report.files += 1;
         let mut record = csv::StringRecord::new();
         let mut cells = vec![None; columns.len()];
-        let mut row = 0;
-        while read_record(&mut reader, &mut record, path, row + 1)? {
-            row += 1;
+        while let Some(row) = records.read(&mut record)? {
             ingest.report.tally(path, Tally::Read);
             // Claim-level fields repeat on every revenue line: the first line stands for the stay.
             if let Some(id) = field(&record, claim_idx) {
@@ -271,7 +282,7 @@ fn inpatient(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWriter, p
                     continue;
                 }
             }
-            copy_planned(&record, &plan, &columns, &header, row, &mut cells)?;
+            copy_planned(&record, &plan, &columns, &header, path, row, &mut cells)?;
             ingest.row(&as_refs(&cells), path, row, rejects)?;
         }
         progress.inc(1);
@@ -279,12 +290,16 @@ fn inpatient(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWriter, p
     Ok(())
 }
 
-/// Column name alternatives across MBSF vintages: `MDCR_ENTLMT_BUYIN_1_IND` (as in CMS's
-/// synthetic RIF) or `BENE_MDCR_ENTLMT_BUYIN_IND_01` (CCW MBSF A/B/C/D).
+/// Column name alternatives across MBSF vintages (`real-data.md` §4): `MDCR_ENTLMT_BUYIN_1_IND`
+/// (BFD RIF, CMS's synthetic RIF), `BENE_MDCR_ENTLMT_BUYIN_IND_01` (MBSF A/B, 2011–2014) or
+/// `MDCR_ENTLMT_BUYIN_IND_01` (MBSF A/B/C/D base, 2015 on); likewise `HMO_1_IND`,
+/// `BENE_HMO_IND_01`, `HMO_IND_01`.
 fn monthly_column(header: &RifHeader, short: &str, ccw: &str, month: u32) -> Option<usize> {
+    let abcd = ccw.trim_start_matches("BENE_");
     header
         .index(&format!("{short}_{month}_IND"))
         .or_else(|| header.index(&format!("{ccw}_{month:02}")))
+        .or_else(|| header.index(&format!("{abcd}_{month:02}")))
 }
 
 struct BeneSeen {
@@ -293,7 +308,7 @@ struct BeneSeen {
     cells: Vec<Option<String>>,
 }
 
-fn beneficiaries(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWriter, progress: &indicatif::ProgressBar) -> Result<()> {
+pub(super) fn beneficiaries(files: &[PathBuf], open: &Opener, ing: &mut Ingests, rejects: &mut RejectWriter, progress: &indicatif::ProgressBar) -> Result<()> {
     let bene_cols = Table::Beneficiaries.spec().columns();
     let enrol_cols = Table::Enrollment.spec().columns();
     let death_k = bene_cols.iter().position(|c| c.name == "death_date").expect("schema has death_date");
@@ -301,7 +316,8 @@ fn beneficiaries(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWrite
     let mut source_rows = 0u64;
     for path in files {
         progress.set_message(format!("reading {}", path.display()));
-        let (mut reader, header) = open_rif(path)?;
+        let mut records = open(path)?;
+        let header = RifHeader { path: path.clone(), names: records.names().to_vec() };
         let plan = plan(&header, Table::Beneficiaries, &bene_cols)?;
         let death_alt = header.index("BENE_DEATH_DT");
         let bene_idx = header.require("BENE_ID", Table::Beneficiaries)?;
@@ -323,14 +339,12 @@ fn beneficiaries(files: &[PathBuf], ing: &mut Ingests, rejects: &mut RejectWrite
         ing.get(Table::Enrollment).report.files += 1;
         let mut record = csv::StringRecord::new();
         let mut cells = vec![None; bene_cols.len()];
-        let mut row = 0;
-        while read_record(&mut reader, &mut record, path, row + 1)? {
-            row += 1;
+        while let Some(row) = records.read(&mut record)? {
             source_rows += 1;
-            copy_planned(&record, &plan, &bene_cols, &header, row, &mut cells)?;
+            copy_planned(&record, &plan, &bene_cols, &header, path, row, &mut cells)?;
             if cells[death_k].is_none() {
                 if let Some(v) = death_alt.and_then(|i| field(&record, i)) {
-                    cells[death_k] = Some(rif_date_text(v, &header, "BENE_DEATH_DT", row)?);
+                    cells[death_k] = Some(rif_date_text(v, path, "BENE_DEATH_DT", row)?);
                 }
             }
             let bene_id = field(&record, bene_idx).map(str::to_string);

@@ -658,6 +658,56 @@ pub fn may_be_absent(column: &str) -> bool {
     column.ends_with("_version")
 }
 
+/// Named text records: a header of column names and rows of text fields, from a delimited file,
+/// a fixed-width file with its layout, or rows staged by a source adapter. Source adapters map
+/// these onto the canonical tables whatever the physical format.
+pub trait Records {
+    /// The column names, in field order.
+    fn names(&self) -> &[String];
+    /// Reads the next row into `record`; `None` at the end, else the row's number in its file.
+    fn read(&mut self, record: &mut csv::StringRecord) -> Result<Option<u64>>;
+    /// The file the last row read came from.
+    fn path(&self) -> &Path;
+}
+
+/// A delimited file with a header row, as [`Records`].
+pub struct DelimitedRecords {
+    reader: csv::Reader<std::fs::File>,
+    names: Vec<String>,
+    path: PathBuf,
+    row: u64,
+}
+
+impl DelimitedRecords {
+    pub fn open(path: &Path, delimiter: u8) -> Result<Self> {
+        let (reader, names) = open_delimited(path, delimiter)?;
+        Ok(DelimitedRecords { reader, names, path: path.to_path_buf(), row: 0 })
+    }
+
+    /// Renames columns (a short name to its long name, say); `rename` returns the new name.
+    pub fn rename(mut self, rename: impl Fn(&str) -> String) -> Self {
+        self.names = self.names.iter().map(|n| rename(n)).collect();
+        self
+    }
+}
+
+impl Records for DelimitedRecords {
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+    fn read(&mut self, record: &mut csv::StringRecord) -> Result<Option<u64>> {
+        if read_record(&mut self.reader, record, &self.path, self.row + 1)? {
+            self.row += 1;
+            Ok(Some(self.row))
+        } else {
+            Ok(None)
+        }
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Opens a pipe- or comma-delimited file with a header row, stripping a UTF-8 byte-order mark.
 pub fn open_delimited(path: &Path, delimiter: u8) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
     let file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
@@ -965,6 +1015,9 @@ pub enum Layout {
     Canonical,
     /// CMS research-identifiable files, pipe-delimited (`BENE_ID`, `LINE_PLACE_OF_SRVC_CD`, …).
     Rif,
+    /// CCW/ResDAC deliveries: fixed-width `.dat` with `.fts` layouts (or CSV), claims and lines
+    /// in separate files, MBSF A/B or A/B/C/D.
+    Ccw,
 }
 
 impl Layout {
@@ -972,6 +1025,7 @@ impl Layout {
         match self {
             Layout::Canonical => "canonical",
             Layout::Rif => "rif",
+            Layout::Ccw => "ccw",
         }
     }
 }
@@ -981,15 +1035,18 @@ pub type SinkFor<'a> = dyn FnMut(Table) -> Result<Option<Box<dyn AcceptedRows>>>
 
 /// Reads every table of the extract in `claims_dir` as `layout`, checks every row, writes
 /// rejected rows to `rejects` and passes accepted rows to the sink `sink_for` gives each table.
-/// Fatal problems return an error; quarantined rows are counted in the reports.
+/// Fatal problems return an error; quarantined rows are counted in the reports. Also returns
+/// notes for the user (files passed over). `staging` holds a layout's intermediate files (CCW
+/// claims and lines while they are joined).
 pub fn read_layout(
     claims_dir: &Path,
     layout: Layout,
     rejects: &mut RejectWriter,
     sink_for: &mut SinkFor,
+    staging: &super::ccw::Staging,
     progress: &indicatif::ProgressBar,
-) -> Result<Vec<TableReport>> {
-    match layout {
+) -> Result<(Vec<TableReport>, Vec<String>)> {
+    let reports = match layout {
         Layout::Canonical => {
             let mut reports = Vec::new();
             for table in Table::ALL {
@@ -1006,17 +1063,21 @@ pub fn read_layout(
                 }
                 reports.push(ingest.finish()?);
             }
-            Ok(reports)
+            reports
         }
-        Layout::Rif => super::rif::ingest_rif(claims_dir, rejects, sink_for, progress),
-    }
+        Layout::Rif => super::rif::ingest_rif(claims_dir, rejects, sink_for, progress)?,
+        Layout::Ccw => return super::ccw::ingest_ccw(claims_dir, rejects, sink_for, staging, progress),
+    };
+    Ok((reports, Vec::new()))
 }
 
 /// Validates every table of the extract in `claims_dir` without writing it (a dry run of
 /// `ascqr ingest`: the same parser, the same counts), writing the reject file to `reject_file`.
 pub fn validate(claims_dir: &Path, layout: Layout, reject_file: &Path, progress: &indicatif::ProgressBar) -> Result<ValidationReport> {
     let mut rejects = RejectWriter::create(reject_file)?;
-    let tables = read_layout(claims_dir, layout, &mut rejects, &mut |_| Ok(None), progress)?;
+    let staging = tempfile::tempdir().map_err(|e| AscqrError::io(std::env::temp_dir(), e))?;
+    let staging = super::ccw::Staging { dir: staging.path().to_path_buf(), shards: 1 };
+    let (tables, _notes) = read_layout(claims_dir, layout, &mut rejects, &mut |_| Ok(None), &staging, progress)?;
     rejects.finish()?;
     Ok(ValidationReport { claims_dir: claims_dir.to_path_buf(), layout: layout.name().into(), tables, reject_file: reject_file.to_path_buf() })
 }

@@ -30,3 +30,33 @@ pub fn extract(raw: &Path) -> std::path::PathBuf {
     ascqr::claims::ingest(raw, &options, &out, &indicatif::ProgressBar::hidden()).unwrap();
     out
 }
+
+/// Every measure's cohort, exclusions, attrition and analysis file from a prepared extract.
+#[allow(dead_code)]
+pub fn results(extract: &Path) -> Vec<(polars::prelude::DataFrame, polars::prelude::DataFrame, String, polars::prelude::DataFrame)> {
+    let dict = ascqr::dictionary::Dictionary::embedded().unwrap();
+    ascqr::dictionary::MeasureId::ALL
+        .iter()
+        .map(|&m| {
+            let c = ascqr::cohort::build(extract, m, None, dict).unwrap();
+            let a = ascqr::risk::analysis_frame(extract, m, &c.cohort, dict).unwrap().sort(["procedure_id"], Default::default()).unwrap();
+            (c.cohort, c.excluded, format!("{:?}", c.attrition), a)
+        })
+        .collect()
+}
+
+/// Asserts two sets of [`results`] are equal, naming the measure and part that differs.
+#[allow(dead_code, clippy::type_complexity)]
+pub fn assert_same_results(
+    what: &str,
+    a: &[(polars::prelude::DataFrame, polars::prelude::DataFrame, String, polars::prelude::DataFrame)],
+    b: &[(polars::prelude::DataFrame, polars::prelude::DataFrame, String, polars::prelude::DataFrame)],
+) {
+    for (m, (x, y)) in ascqr::dictionary::MeasureId::ALL.iter().zip(a.iter().zip(b)) {
+        assert!(x.0.height() > 0, "{what}: {m} has an empty cohort");
+        assert!(x.0.equals_missing(&y.0), "{what}: {m} cohort differs");
+        assert!(x.1.equals_missing(&y.1), "{what}: {m} exclusions differ");
+        assert_eq!(x.2, y.2, "{what}: {m} attrition differs");
+        assert!(x.3.equals_missing(&y.3), "{what}: {m} analysis file differs");
+    }
+}
