@@ -261,3 +261,30 @@ fn every_accepted_encoding_parses_and_nothing_else_does() {
         assert_eq!(parse_bool(v), None, "{v}");
     }
 }
+
+#[test]
+fn asc_lines_outside_any_enrollment_month_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    generate(&raw, &SynthOptions::new(4, Scale::Small, "2022", FileFormat::Csv).unwrap(), &ProgressBar::hidden()).unwrap();
+    let clean = probe(&raw, &dir.path().join("clean"), |_, _| {});
+    let moved = probe(&raw, &dir.path().join("moved"), |t, (h, rows)| {
+        if t == Table::Carrier {
+            let (pos, claim) = (at(h, "place_of_service"), at(h, "claim_id"));
+            let dates: Vec<usize> = ["claim_from_date", "claim_thru_date", "line_first_date", "line_last_date"].iter().map(|c| at(h, c)).collect();
+            let mut copies: Vec<Vec<String>> = rows.iter().filter(|r| r[pos] == "24").take(5).cloned().collect();
+            for (i, c) in copies.iter_mut().enumerate() {
+                c[claim] = format!("MOVED{i}");
+                for &d in &dates {
+                    c[d] = "2031-06-15".into();
+                }
+            }
+            rows.extend(copies);
+        }
+    });
+    let (_, before) = prepare(&clean, 2);
+    let (_, after) = prepare(&moved, 2);
+    assert_eq!(after.total_rejected(), 0);
+    assert_eq!(after.asc_lines_outside_enrollment, before.asc_lines_outside_enrollment + 5);
+    assert!(after.notes.iter().any(|n| n.contains("fall in no enrollment month")), "{:?}", after.notes);
+}

@@ -136,6 +136,11 @@ pub struct IngestManifest {
     pub rejects_file: String,
     /// Choices made while reading that a user should know (defaults applied, columns absent).
     pub notes: Vec<String>,
+    /// ASC lines (carrier, place of service 24) whose service date falls in no enrollment month of
+    /// their beneficiary: not an error (the cohort's enrollment rules exclude such procedures and
+    /// count them in the attrition), but a sign of an extract cut short or mis-keyed.
+    #[serde(default)]
+    pub asc_lines_outside_enrollment: u64,
     /// The generator's own manifest when the source was written by `ascqr synth`, so that what
     /// is fitted on synthetic claims keeps saying so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,6 +368,10 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
     }
     std::fs::remove_dir_all(staging.join("_parts")).map_err(|e| AscqrError::io(staging.join("_parts"), e))?;
     rejects.finish()?;
+    let mut asc_lines_outside_enrollment = 0;
+    for shard in 0..shards {
+        asc_lines_outside_enrollment += asc_lines_outside_enrollment_in(&staging, shard)?;
+    }
 
     let mut inputs = Vec::new();
     for report in &tables {
@@ -373,6 +382,11 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
         }
     }
     let mut notes: Vec<String> = passed_over.into_iter().map(|p| format!("passed over {p}")).collect();
+    if asc_lines_outside_enrollment > 0 {
+        notes.push(format!(
+            "{asc_lines_outside_enrollment} ASC lines (carrier, place of service 24) fall in no enrollment month of their beneficiary; the cohort's enrollment rules exclude them"
+        ));
+    }
     for t in &tables {
         for c in &t.absent_columns {
             notes.push(format!("{}: column {c} absent from at least one file; read as empty (ICD-10)", t.table));
@@ -392,6 +406,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
         inputs,
         rejects_file: REJECTS_FILE.into(),
         notes,
+        asc_lines_outside_enrollment,
         synthetic_source: std::fs::read(claims.join("manifest.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -446,6 +461,35 @@ fn finish_shard(staging: &Path, table: Table, shard: u32, report: &mut TableRepo
         .ctx(|| format!("writing {}", path.display()))?;
     target.commit()?;
     std::fs::remove_file(&part).map_err(|e| AscqrError::io(&part, e))
+}
+
+/// Counts one shard's ASC lines whose service month is in no enrollment row of their beneficiary.
+fn asc_lines_outside_enrollment_in(staging: &Path, shard: u32) -> Result<u64> {
+    let ctx = || format!("checking shard {shard}'s ASC lines against enrollment");
+    let scan = |t: Table| LazyFrame::scan_parquet(PlRefPath::new(shard_path(staging, t, shard).to_string_lossy().as_ref()), ScanArgsParquet::default()).ctx(ctx);
+    let month = |year: Expr, m: Expr| year.cast(DataType::Int64) * lit(12i64) + m.cast(DataType::Int64) - lit(1i64);
+    let lines = scan(Table::Carrier)?
+        .filter(col("place_of_service").eq(lit("24")))
+        .select([col("bene_id"), month(col("line_first_date").dt().year(), col("line_first_date").dt().month()).alias("month")])
+        .with_row_index("line", None);
+    let runs = scan(Table::Enrollment)?.select([
+        col("bene_id"),
+        month(col("year"), col("first_month")).alias("from"),
+        month(col("year"), col("last_month")).alias("to"),
+    ]);
+    let covered = lines
+        .clone()
+        .join(runs, [col("bene_id")], [col("bene_id")], JoinArgs::new(JoinType::Inner))
+        .filter(col("month").gt_eq(col("from")).and(col("month").lt_eq(col("to"))))
+        .select([col("line")])
+        .unique(None, UniqueKeepStrategy::Any);
+    let counts = lines
+        .select([len().cast(DataType::Int64).alias("lines")])
+        .collect()
+        .ctx(ctx)?;
+    let covered = covered.select([len().cast(DataType::Int64).alias("covered")]).collect().ctx(ctx)?;
+    let get = |df: &DataFrame, c: &str| df.column(c).ok().and_then(|s| s.i64().ok().and_then(|v| v.get(0))).unwrap_or(0);
+    Ok((get(&counts, "lines") - get(&covered, "covered")).max(0) as u64)
 }
 
 const OVERLAP_REASON: &str = "enrollment months overlap an earlier row of the same beneficiary and year";
