@@ -5,6 +5,7 @@
 //!
 //!   ASCQR_EXTRACT=DIR INGEST_MODE=scan   cargo bench --bench ingest   # polars reads every table
 //!   ASCQR_EXTRACT=DIR INGEST_MODE=ingest cargo bench --bench ingest   # ascqr ingest of DIR
+//!   INGEST_LAYOUT=ccw                                                   # DIR is a CCW delivery
 //!
 //! The plain read is the reference for read bandwidth: it decodes every column of every row of
 //! the five canonical tables and keeps nothing. Ingest does that and more (every value checked,
@@ -44,8 +45,13 @@ fn main() {
             })
             .sum(),
         "ingest" => {
+            let layout = match std::env::var("INGEST_LAYOUT").as_deref() {
+                Ok("ccw") => Layout::Ccw,
+                Ok("rif") => Layout::Rif,
+                _ => Layout::Canonical,
+            };
             let out = dir.with_extension("bench-extract");
-            let manifest = ingest(&dir, &IngestOptions { layout: Layout::Canonical, shards: None }, &out, &ProgressBar::hidden()).expect("ingest");
+            let manifest = ingest(&dir, &IngestOptions { layout, shards: None }, &out, &ProgressBar::hidden()).expect("ingest");
             std::fs::remove_dir_all(&out).expect("remove the extract");
             manifest.tables.iter().map(|t| t.rows_read).sum()
         }

@@ -2,6 +2,8 @@
 # Ingest throughput and peak memory beside a plain polars read of the same files.
 #
 #   benches/ingest.sh [EXTRACT...]     (default: out/demo/claims, written by `ascqr demo`)
+#   LAYOUT=ccw benches/ingest.sh DIR   a CCW delivery (`ascqr synth --ccw DIR`); ingest only, as
+#                                      polars has no fixed-width reader to compare with
 #
 # For each canonical extract: the plain polars read (reference for read bandwidth) and `ascqr
 # ingest`, each in its own process under GNU time, RUNS times (default 3); the table gives the
@@ -32,16 +34,18 @@ tmp=$(mktemp)
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for ex in "${extracts[@]}"; do
   size=$(du -sh --exclude=truth --exclude=web "$ex" | cut -f1)
-  for mode in scan ingest; do
+  modes="scan ingest"
+  [ "${LAYOUT:-canonical}" = canonical ] || modes="ingest"
+  for mode in $modes; do
     : >"$tmp.w"; : >"$tmp.m"
     for _ in $(seq "$runs"); do
-      line=$(ASCQR_EXTRACT="$ex" INGEST_MODE=$mode /usr/bin/time -f "%e %M" -o "$tmp.t" "$bin")
+      line=$(ASCQR_EXTRACT="$ex" INGEST_MODE=$mode INGEST_LAYOUT=${LAYOUT:-canonical} /usr/bin/time -f "%e %M" -o "$tmp.t" "$bin")
       rows=$(echo "$line" | awk '{print $2}')
       read -r secs kb <"$tmp.t"
       echo "$secs" >>"$tmp.w"; echo "$kb" >>"$tmp.m"
     done
     w=$(median <"$tmp.w"); m=$(median <"$tmp.m")
-    label=$([ "$mode" = scan ] && echo "polars read" || echo "ingest")
+    label=$([ "$mode" = scan ] && echo "polars read" || echo "ingest (${LAYOUT:-canonical})")
     printf '| %s | %s | %s | %s | %.1f s | %.0f | %.0f MB |\n' "$ex" "$size" "$label" "$rows" "$w" "$(awk -v r="$rows" -v w="$w" 'BEGIN { print r / w }')" "$((m / 1024))" >>"$tmp"
   done
 done

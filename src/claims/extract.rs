@@ -291,23 +291,19 @@ impl AcceptedRows for ShardedSink {
 
     fn push_frame(&mut self, mut df: DataFrame, file: &Path, rows: &[u64]) -> Result<()> {
         let ctx = || format!("sharding rows of {}", file.display());
-        let shard: Vec<u32> = df
-            .column("bene_id")
-            .and_then(|c| c.str().cloned())
-            .ctx(ctx)?
-            .iter()
-            .map(|id| id.map_or(0, |id| shard_of(id, self.shards)))
-            .collect();
+        let mut rows_of_shard: Vec<Vec<IdxSize>> = vec![Vec::new(); self.shards as usize];
+        for (i, id) in df.column("bene_id").and_then(|c| c.str().cloned()).ctx(ctx)?.iter().enumerate() {
+            rows_of_shard[id.map_or(0, |id| shard_of(id, self.shards)) as usize].push(i as IdxSize);
+        }
         let n = df.height();
         df.with_column(Column::new(SOURCE_FILE.into(), vec![file.display().to_string(); n])).ctx(ctx)?;
         df.with_column(Column::new(SOURCE_ROW.into(), rows.iter().map(|&r| r as i64).collect::<Vec<_>>())).ctx(ctx)?;
-        for s in 0..self.shards {
-            let mask: BooleanChunked = shard.iter().map(|&x| x == s).collect();
-            if !mask.any() {
+        for (s, idx) in rows_of_shard.into_iter().enumerate() {
+            if idx.is_empty() {
                 continue;
             }
-            let part = df.filter(&mask).ctx(ctx)?;
-            self.sinks[s as usize].write_frame(&part)?;
+            let part = df.take(&IdxCa::from_vec("row".into(), idx)).ctx(ctx)?;
+            self.sinks[s].write_frame(&part)?;
         }
         Ok(())
     }
