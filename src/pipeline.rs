@@ -385,7 +385,8 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
         "warnings": warnings,
         "outputs": {
             "shareable": ["facility_report.csv", "facility_report.parquet", "national.csv", "report.html", "unmapped_codes.csv"],
-            "protected_health_information": plan.measures.iter().map(|m| format!("{m}/")).collect::<Vec<_>>(),
+            // The prepared extract the run made itself (a raw folder given) is claims too.
+            "protected_health_information": plan.measures.iter().map(|m| format!("{m}/")).chain(claims.starts_with(out).then(|| format!("{}/", claims_shown.display()))).collect::<Vec<_>>(),
         },
         "suppression": "counts between 1 and 10 are written as <11 in shareable outputs; rates need the measure's minimum case count (web-based measures: 11)",
     });

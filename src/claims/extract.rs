@@ -7,6 +7,7 @@
 //! EXTRACT/ingest.json                     what was read, accepted, rejected (by reason), merged;
 //!                                         inputs with bytes and sha256; layout; shard count
 //! EXTRACT/rejects.csv                     every rejected row with its file, row, column, reason
+//! EXTRACT/PROTECTED_HEALTH_INFORMATION.txt  what the folder holds and that none of it is shared
 //! EXTRACT/<table>/part-00000.parquet      shard 0 of each table, rows sorted by bene_id
 //! EXTRACT/<table>/part-00001.parquet      …
 //! ```
@@ -53,6 +54,9 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const SHARD_SEED: u64 = 42;
 /// The most shards an extract may have.
 pub const MAX_SHARDS: u32 = 4096;
+
+const PHI_NOTICE: &str = "This folder holds Medicare claims, one row per claim line, stay, beneficiary and enrollment run:\n\
+protected health information. Keep it where the data use agreement allows; share none of it.\n";
 
 const SOURCE_FILE: &str = "_source_file";
 const SOURCE_ROW: &str = "_source_row";
@@ -411,6 +415,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
     let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
     json.push(b'\n');
     crate::output::write_atomic(&staging.join(MANIFEST_FILE), &json)?;
+    crate::output::write_atomic(&staging.join("PROTECTED_HEALTH_INFORMATION.txt"), PHI_NOTICE.as_bytes())?;
 
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
