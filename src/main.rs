@@ -109,12 +109,15 @@ Layouts: canonical (TABLE.parquet/.csv or TABLE/ folders), rif (pipe-delimited B
 beneficiary*, carrier*, outpatient*, inpatient*; MBSF A/B and A/B/C/D names accepted), ccw
 (CCW/ResDAC deliveries: mbsf*, bcarrier_claims* + bcarrier_line*, outpatient_base_claims* +
 outpatient_revenue_center*, inpatient_base_claims*; fixed-width .dat with the .fts beside it, or
-CSV with long or short CCW names; claims joined to their lines on BENE_ID and CLM_ID).
+CSV with long or short CCW names; claims joined to their lines on BENE_ID and CLM_ID), cclf
+(an ACO's CCLF1-5, 8, 9 files, fixed width by the v36 positions; assigned beneficiaries only,
+and every output of such an extract says so).
 
 Examples:
   ascqr ingest --claims claims --out extract
   ascqr ingest --claims rif_extract --layout rif --shards 8 --out extract
-  ascqr ingest --claims ccw_delivery --layout ccw --out extract")]
+  ascqr ingest --claims ccw_delivery --layout ccw --out extract
+  ascqr ingest --claims cclf_files --layout cclf --out extract")]
     Ingest {
         /// The extract to read (see `validate --help` for what each layout expects).
         #[arg(long)]

@@ -353,6 +353,11 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
     // An extract the run ingested itself is named relative to the run folder, so that two runs
     // of the same inputs write the same manifest wherever their folders are.
     let ingest = crate::claims::extract::read_manifest(claims)?;
+    if ingest.layout == crate::claims::Layout::Cclf.name() {
+        // Every shareable output must say whose claims these are: the manifest and report.html
+        // carry the warning; CMS's file layouts (facility_report, national.csv) have no place.
+        warnings.insert(0, crate::claims::cclf::POPULATION_NOTE.to_string());
+    }
     let claims_shown = claims.strip_prefix(out).unwrap_or(claims);
     let mut ingest_json = describe_input(&claims.join(crate::claims::extract::MANIFEST_FILE))?;
     ingest_json.path = claims_shown.join(crate::claims::extract::MANIFEST_FILE).display().to_string();

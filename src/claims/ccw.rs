@@ -231,9 +231,23 @@ impl FixedWidthRecords {
                 return Err(AscqrError::Other(format!("{}: describes {name}, not {actual}", fts.display())));
             }
         }
+        Self::with_layout(path, layout, fts)
+    }
+
+    /// Reads `path` through a layout known without an `.fts` (CCLF's published positions);
+    /// `described_by` names the layout in messages.
+    pub fn with_layout(path: &Path, layout: FtsLayout, described_by: &Path) -> Result<Self> {
         let names = layout.columns.iter().map(|c| if c.long_name.is_empty() { long_name(&c.short_name) } else { c.long_name.clone() }).collect();
         let file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
-        Ok(FixedWidthRecords { reader: std::io::BufReader::with_capacity(1 << 20, file), path: path.to_path_buf(), fts: fts.to_path_buf(), layout, names, line: Vec::new(), row: 0 })
+        Ok(FixedWidthRecords {
+            reader: std::io::BufReader::with_capacity(1 << 20, file),
+            path: path.to_path_buf(),
+            fts: described_by.to_path_buf(),
+            layout,
+            names,
+            line: Vec::new(),
+            row: 0,
+        })
     }
 }
 
@@ -591,7 +605,7 @@ pub fn ingest_ccw(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFor
         }
     }
     rif::inpatient(&files[&Kind::InpatientClaims], &open, &mut ing, rejects, progress)?;
-    Ok((ing.finish()?, passed_over))
+    Ok((ing.finish()?, passed_over.into_iter().map(|p| format!("passed over {p}")).collect()))
 }
 
 /// A staged part without the columns no file of its kind had (all empty), so the join takes
@@ -621,15 +635,7 @@ fn write_part(path: &Path, mut df: DataFrame) -> Result<()> {
 /// Parquet.
 pub fn write_canonical_as_ccw(canonical: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
-    let read = |t: Table| -> Result<DataFrame> {
-        let files = super::source::table_files(canonical, t)?;
-        let frames = files.iter().map(|f| crate::output::read_parquet(&f.path)).collect::<Result<Vec<_>>>()?;
-        let mut df = frames[0].clone();
-        for f in &frames[1..] {
-            df.vstack_mut(f).ctx(|| format!("reading {}", t.name()))?;
-        }
-        Ok(df)
-    };
+    let read = |t: Table| read_canonical_table(canonical, t);
     let mut written = Vec::new();
     // MBSF: one row per beneficiary and year with twelve buy-in and HMO codes.
     let benes = read(Table::Beneficiaries)?;
@@ -694,8 +700,19 @@ pub fn write_canonical_as_ccw(canonical: &Path, out: &Path) -> Result<Vec<PathBu
     Ok(written)
 }
 
+/// A whole canonical table of a raw extract written as Parquet (for the layout writers).
+pub(super) fn read_canonical_table(canonical: &Path, t: Table) -> Result<DataFrame> {
+    let files = super::source::table_files(canonical, t)?;
+    let frames = files.iter().map(|f| crate::output::read_parquet(&f.path)).collect::<Result<Vec<_>>>()?;
+    let mut df = frames[0].clone();
+    for f in &frames[1..] {
+        df.vstack_mut(f).ctx(|| format!("reading {}", t.name()))?;
+    }
+    Ok(df)
+}
+
 /// A column as CCW text: dates `YYYYMMDD`, numbers as written, missing as `None`.
-fn text_column(c: &polars::prelude::Column) -> Vec<Option<String>> {
+pub(super) fn text_column(c: &polars::prelude::Column) -> Vec<Option<String>> {
     (0..c.len())
         .map(|i| match c.get(i).unwrap_or(AnyValue::Null) {
             AnyValue::Null => None,

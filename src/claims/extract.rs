@@ -355,7 +355,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
     let mut rejects = RejectWriter::create(&staging.join(REJECTS_FILE))?;
     let mut sink_for = |t: Table| -> Result<Option<Box<dyn AcceptedRows>>> { Ok(Some(Box::new(ShardedSink::create(&staging, t, shards)?))) };
     let ccw_staging = super::ccw::Staging { dir: staging.join("_staged"), shards };
-    let (mut tables, passed_over) = super::validate::read_layout(claims, options.layout, &mut rejects, &mut sink_for, &ccw_staging, progress)?;
+    let (mut tables, layout_notes) = super::validate::read_layout(claims, options.layout, &mut rejects, &mut sink_for, &ccw_staging, progress)?;
     if ccw_staging.dir.exists() {
         std::fs::remove_dir_all(&ccw_staging.dir).map_err(|e| AscqrError::io(&ccw_staging.dir, e))?;
     }
@@ -381,7 +381,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
             }
         }
     }
-    let mut notes: Vec<String> = passed_over.into_iter().map(|p| format!("passed over {p}")).collect();
+    let mut notes: Vec<String> = layout_notes;
     if asc_lines_outside_enrollment > 0 {
         notes.push(format!(
             "{asc_lines_outside_enrollment} ASC lines (carrier, place of service 24) fall in no enrollment month of their beneficiary; the cohort's enrollment rules exclude them"

@@ -1,6 +1,7 @@
 //! Claims: the canonical model, readers, validation and source adapters.
 
 pub mod ccw;
+pub mod cclf;
 pub mod extract;
 pub mod rif;
 pub mod schema;

@@ -1018,6 +1018,9 @@ pub enum Layout {
     /// CCW/ResDAC deliveries: fixed-width `.dat` with `.fts` layouts (or CSV), claims and lines
     /// in separate files, MBSF A/B or A/B/C/D.
     Ccw,
+    /// CCLF (claim and claim line feed) files of an accountable care organisation: assigned
+    /// beneficiaries only.
+    Cclf,
 }
 
 impl Layout {
@@ -1026,6 +1029,7 @@ impl Layout {
             Layout::Canonical => "canonical",
             Layout::Rif => "rif",
             Layout::Ccw => "ccw",
+            Layout::Cclf => "cclf",
         }
     }
 }
@@ -1067,6 +1071,7 @@ pub fn read_layout(
         }
         Layout::Rif => super::rif::ingest_rif(claims_dir, rejects, sink_for, progress)?,
         Layout::Ccw => return super::ccw::ingest_ccw(claims_dir, rejects, sink_for, staging, progress),
+        Layout::Cclf => return super::cclf::ingest_cclf(claims_dir, rejects, sink_for, progress),
     };
     Ok((reports, Vec::new()))
 }

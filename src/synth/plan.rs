@@ -736,14 +736,17 @@ fn asc_procedure_claims(
     lines: Vec<CarrierLine>,
     other_dx: Vec<String>,
 ) -> [CarrierClaim; 2] {
-    let claim = |claim_id, specialty, billing_npi, other_dx, lines| CarrierClaim {
+    // The line's specialty is its performing provider's: on the facility claim (specialty 49)
+    // that is the ASC itself, so its rendering NPI is the ASC's (CCLF, which has no billing NPI,
+    // finds the facility there).
+    let claim = |claim_id, specialty, billing_npi: String, other_dx, lines| CarrierClaim {
         claim_id,
         from: day,
         thru: day,
         place_of_service: "24",
         specialty,
+        rendering_npi: billing_npi.clone(),
         billing_npi,
-        rendering_npi: surgeon.to_string(),
         principal_dx: indication.to_string(),
         other_dx,
         lines,
