@@ -39,6 +39,15 @@ impl RifKind {
     }
 }
 
+/// Whether a file name names a RIF file of `kind`: a word of the name (between `-`, `_` or `.`)
+/// starts with the kind, or with `b` and the kind as CCW spells the carrier file (`bcarrier`);
+/// `beneficiaries` counts as `beneficiary`. So `carrier.csv`, `beneficiary_2021.csv` and BFD's
+/// `sample-a-bcarrier.txt` are all found.
+fn names_kind(name: &str, kind: RifKind) -> bool {
+    let stem = kind.prefix().trim_end_matches('y');
+    name.split(['-', '_', '.']).any(|w| w.starts_with(stem) || w.strip_prefix('b').is_some_and(|w| w.starts_with(stem) && kind == RifKind::Carrier))
+}
+
 fn rif_files(dir: &Path, kind: RifKind) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, kind: RifKind, out: &mut Vec<PathBuf>) -> Result<()> {
         for entry in std::fs::read_dir(dir).map_err(|e| AscqrError::io(dir, e))? {
@@ -49,7 +58,7 @@ fn rif_files(dir: &Path, kind: RifKind) -> Result<Vec<PathBuf>> {
             }
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
             let ext_ok = [".csv", ".txt", ".dat"].iter().any(|e| name.ends_with(e));
-            if ext_ok && name.starts_with(kind.prefix()) {
+            if ext_ok && names_kind(&name, kind) {
                 out.push(path);
             }
         }

@@ -680,7 +680,7 @@ pub struct DelimitedRecords {
 
 impl DelimitedRecords {
     pub fn open(path: &Path, delimiter: u8) -> Result<Self> {
-        let (reader, names) = open_delimited(path, delimiter)?;
+        let (reader, names) = open_delimited_with(path, delimiter, true)?;
         Ok(DelimitedRecords { reader, names, path: path.to_path_buf(), row: 0 })
     }
 
@@ -695,13 +695,21 @@ impl Records for DelimitedRecords {
     fn names(&self) -> &[String] {
         &self.names
     }
+    /// A row may end with one delimiter more than the header (an empty last field), as rows of
+    /// BFD's RIF samples do; any other difference in the number of fields is an error.
     fn read(&mut self, record: &mut csv::StringRecord) -> Result<Option<u64>> {
-        if read_record(&mut self.reader, record, &self.path, self.row + 1)? {
-            self.row += 1;
-            Ok(Some(self.row))
-        } else {
-            Ok(None)
+        if !read_record(&mut self.reader, record, &self.path, self.row + 1)? {
+            return Ok(None);
         }
+        self.row += 1;
+        let expected = self.names.len();
+        if record.len() == expected + 1 && record.get(expected).is_some_and(str::is_empty) {
+            record.truncate(expected);
+        }
+        if record.len() != expected {
+            return Err(AscqrError::BadRow { file: self.path.clone(), row: self.row, message: format!("has {} fields, the header has {expected}", record.len()) });
+        }
+        Ok(Some(self.row))
     }
     fn path(&self) -> &Path {
         &self.path
@@ -710,8 +718,12 @@ impl Records for DelimitedRecords {
 
 /// Opens a pipe- or comma-delimited file with a header row, stripping a UTF-8 byte-order mark.
 pub fn open_delimited(path: &Path, delimiter: u8) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
+    open_delimited_with(path, delimiter, false)
+}
+
+fn open_delimited_with(path: &Path, delimiter: u8, flexible: bool) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
     let file = std::fs::File::open(path).map_err(|e| AscqrError::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(false).from_reader(file);
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(flexible).from_reader(file);
     let headers = reader
         .headers()
         .map_err(|e| AscqrError::Csv { file: path.to_path_buf(), source: e })?
