@@ -69,7 +69,18 @@ fn a_ccw_delivery_gives_the_same_results_as_the_canonical_extract() {
     let carrier = manifest.tables.iter().find(|t| t.table == "carrier").unwrap();
     assert_eq!(carrier.rows_read, carrier.rows_merged + carrier.rows_produced);
     assert!(carrier.rows_merged > 0);
-    common::assert_same_results("ccw", &common::results(&from_ccw), &common::results(&canonical));
+    let expected = common::results(&canonical);
+    common::assert_same_results("ccw", &common::results(&from_ccw), &expected);
+
+    // The same delivery with MedPAR in place of inpatient claims.
+    let medpar = dir.path().join("medpar");
+    let written = ascqr::claims::ccw::write_canonical_as_ccw_with(&raw, &medpar, true).unwrap();
+    assert!(written.iter().any(|p| p.to_string_lossy().contains("medpar_all_file")));
+    assert!(!medpar.join("inpatient_base_claims_k.dat").exists());
+    let from_medpar = dir.path().join("medpar_extract");
+    let manifest = ingest_as(&medpar, Layout::Ccw, &from_medpar).unwrap();
+    assert_eq!(manifest.total_rejected(), 0);
+    common::assert_same_results("ccw with MedPAR", &common::results(&from_medpar), &expected);
 }
 
 #[test]

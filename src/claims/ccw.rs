@@ -10,9 +10,11 @@
 //!
 //! Files are recognised by name (any depth, any case): `mbsf*`, `bcarrier_claims*` /
 //! `carrier_claims*`, `bcarrier_line*` / `carrier_line*`, `outpatient_base_claims*` /
-//! `outpatient_claims*`, `outpatient_revenue*`, `inpatient_base_claims*` / `inpatient_claims*`.
-//! Inpatient revenue-center files are not needed (the base claim is one row per stay) and are
-//! listed as ignored; MedPAR is refused for now with a message (not read yet).
+//! `outpatient_claims*`, `outpatient_revenue*`, `inpatient_base_claims*` / `inpatient_claims*`,
+//! or `medpar*` instead of inpatient claims (one row per stay, read through the MedPAR names of
+//! [`super::rif`]; given both, MedPAR is passed over so no stay counts twice). Inpatient
+//! revenue-center files are not needed (the base claim is one row per stay) and are listed as
+//! passed over.
 //!
 //! **Claims and lines.** The canonical carrier and outpatient tables are one row per line
 //! carrying its claim's fields, so each line is joined to its claim on `(BENE_ID, CLM_ID)`. To
@@ -329,10 +331,12 @@ enum Kind {
     OutpatientClaims,
     OutpatientRevenue,
     InpatientClaims,
+    Medpar,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [Kind::Mbsf, Kind::CarrierClaims, Kind::CarrierLines, Kind::OutpatientClaims, Kind::OutpatientRevenue, Kind::InpatientClaims];
+    /// The kinds a delivery must have (MedPAR may stand in for inpatient claims).
+    const REQUIRED: [Kind; 6] = [Kind::Mbsf, Kind::CarrierClaims, Kind::CarrierLines, Kind::OutpatientClaims, Kind::OutpatientRevenue, Kind::InpatientClaims];
 
     fn describe(self) -> &'static str {
         match self {
@@ -341,7 +345,8 @@ impl Kind {
             Kind::CarrierLines => "carrier lines (bcarrier_line*)",
             Kind::OutpatientClaims => "outpatient base claims (outpatient_base_claims*)",
             Kind::OutpatientRevenue => "outpatient revenue centers (outpatient_revenue_center*)",
-            Kind::InpatientClaims => "inpatient base claims (inpatient_base_claims*)",
+            Kind::InpatientClaims => "inpatient base claims (inpatient_base_claims*) or MedPAR (medpar*)",
+            Kind::Medpar => "MedPAR (medpar*)",
         }
     }
 }
@@ -369,7 +374,7 @@ fn kind_of(name: &str) -> Option<Found> {
     } else if has("inpatient_revenue") {
         Found::Ignored("inpatient revenue centers are not needed: the base claim is one row per stay")
     } else if has("medpar") {
-        Found::Ignored("MedPAR is not read yet: deliver inpatient_base_claims")
+        Found::Table(Kind::Medpar)
     } else {
         return None;
     })
@@ -400,9 +405,6 @@ fn discover(dir: &Path) -> Result<(BTreeMap<Kind, Vec<PathBuf>>, Vec<String>)> {
             }
             match kind_of(&name) {
                 Some(Found::Table(kind)) => files.entry(kind).or_default().push(path),
-                Some(Found::Ignored(why)) if why.starts_with("MedPAR") => {
-                    return Err(AscqrError::Other(format!("{}: {why}", path.display())));
-                }
                 Some(Found::Ignored(why)) => passed_over.push(format!("{}: {why}", path.display())),
                 None => passed_over.push(format!("{}: not a file of a table the measures read", path.display())),
             }
@@ -411,7 +413,16 @@ fn discover(dir: &Path) -> Result<(BTreeMap<Kind, Vec<PathBuf>>, Vec<String>)> {
     for v in files.values_mut() {
         v.sort();
     }
-    for kind in Kind::ALL {
+    // MedPAR stands in for inpatient claims; given both, the claims are read and MedPAR passed
+    // over (reading both would count every stay twice).
+    if let Some(medpar) = files.remove(&Kind::Medpar) {
+        if files.contains_key(&Kind::InpatientClaims) {
+            passed_over.extend(medpar.iter().map(|p| format!("{}: MedPAR passed over: inpatient base claims are read instead", p.display())));
+        } else {
+            files.insert(Kind::InpatientClaims, medpar);
+        }
+    }
+    for kind in Kind::REQUIRED {
         if !files.contains_key(&kind) {
             let lines_without_claims = matches!(kind, Kind::CarrierClaims | Kind::OutpatientClaims);
             return Err(AscqrError::MissingSourceFile {
@@ -634,6 +645,12 @@ fn write_part(path: &Path, mut df: DataFrame) -> Result<()> {
 /// cannot hold (modifiers 3 and 4 of carrier and outpatient lines) is dropped. The tables must be
 /// Parquet.
 pub fn write_canonical_as_ccw(canonical: &Path, out: &Path) -> Result<Vec<PathBuf>> {
+    write_canonical_as_ccw_with(canonical, out, false)
+}
+
+/// [`write_canonical_as_ccw`], with the inpatient stays written as MedPAR (`medpar_all`, MedPAR
+/// names: `MEDPAR_ID`, `ADMSN_DT`, `DGNS_n_CD`, …) instead of inpatient base claims.
+pub fn write_canonical_as_ccw_with(canonical: &Path, out: &Path, inpatient_as_medpar: bool) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
     let read = |t: Table| read_canonical_table(canonical, t);
     let mut written = Vec::new();
@@ -692,11 +709,40 @@ pub fn write_canonical_as_ccw(canonical: &Path, out: &Path) -> Result<Vec<PathBu
     let revenue_level = |name: &str| matches!(name, "line_num" | "revenue_center" | "revenue_center_date" | "hcpcs" | "modifier_1" | "modifier_2" | "units");
     split_claims(out, &outpatient, Table::Outpatient, "outpatient_base_claims_k", "outpatient_revenue_center_k", |n| !revenue_level(n), &["modifier_3", "modifier_4"], &mut written)?;
     let inpatient = read(Table::Inpatient)?;
-    let columns = Table::Inpatient.spec().columns();
-    let names: Vec<String> = columns.iter().map(|c| c.rif.clone()).collect();
+    let mut columns = Table::Inpatient.spec().columns();
+    if inpatient_as_medpar {
+        // MedPAR has no claim from/thru dates or separate principal diagnosis: the admission and
+        // discharge dates and the first diagnosis stand for them.
+        columns.retain(|c| !matches!(c.rif.as_str(), "CLM_FROM_DT" | "CLM_THRU_DT" | "PRNCPAL_DGNS_CD"));
+    }
+    let medpar_name = |rif: &str| -> String {
+        let fixed = [
+            ("CLM_ID", "MEDPAR_ID"),
+            ("CLM_ADMSN_DT", "ADMSN_DT"),
+            ("NCH_BENE_DSCHRG_DT", "DSCHRG_DT"),
+            ("PRNCPAL_DGNS_VRSN_CD", "DGNS_VRSN_CD_1"),
+            ("ICD_PRCDR_VRSN_CD1", "SRGCL_PRCDR_VRSN_CD_1"),
+            ("CLM_IP_ADMSN_TYPE_CD", "IP_ADMSN_TYPE_CD"),
+            ("CLM_SRC_IP_ADMSN_CD", "SRC_IP_ADMSN_CD"),
+            ("PTNT_DSCHRG_STUS_CD", "DSCHRG_DSTNTN_CD"),
+            ("CLM_UTLZTN_DAY_CNT", "UTLZTN_DAY_CNT"),
+        ];
+        if let Some((_, m)) = fixed.iter().find(|(r, _)| *r == rif) {
+            return m.to_string();
+        }
+        if let Some(n) = rif.strip_prefix("ICD_DGNS_CD") {
+            return format!("DGNS_{n}_CD");
+        }
+        if let Some(n) = rif.strip_prefix("ICD_PRCDR_CD") {
+            return format!("SRGCL_PRCDR_{n}_CD");
+        }
+        rif.to_string()
+    };
+    let names: Vec<String> = columns.iter().map(|c| if inpatient_as_medpar { medpar_name(&c.rif) } else { c.rif.clone() }).collect();
     let cols: Vec<Vec<Option<String>>> = columns.iter().map(|c| text(&inpatient, &c.name)).collect::<Result<_>>()?;
     let rows: Vec<Vec<String>> = (0..inpatient.height()).map(|i| cols.iter().map(|c| c[i].clone().unwrap_or_default()).collect()).collect();
-    written.push(write_fixed_width(out, "inpatient_base_claims_k", &names, &rows)?);
+    let stem = if inpatient_as_medpar { "medpar_all_file" } else { "inpatient_base_claims_k" };
+    written.push(write_fixed_width(out, stem, &names, &rows)?);
     Ok(written)
 }
 

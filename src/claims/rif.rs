@@ -90,8 +90,12 @@ impl RifHeader {
     fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|h| h == name)
     }
+    /// The column of `name`, or of its name in another vintage or file ([`aliases`]).
+    fn index_or_alias(&self, name: &str) -> Option<usize> {
+        self.index(name).or_else(|| aliases(name).iter().find_map(|a| self.index(a)))
+    }
     fn require(&self, name: &str, table: Table) -> Result<usize> {
-        self.index(name).ok_or_else(|| AscqrError::MissingColumn {
+        self.index_or_alias(name).ok_or_else(|| AscqrError::MissingColumn {
             file: self.path.clone(),
             table: format!("RIF {}", table.name()),
             column: name.to_string(),
@@ -113,10 +117,42 @@ fn is_plain_rif_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// Other names of a column in other vintages of the same file: the MBSF A/B/C/D base segment
-/// (2015 on, CMS's public synthetic files) names sex `SEX_IDENT_CD` where the BFD RIF and the
-/// MBSF A/B say `BENE_SEX_IDENT_CD` (`real-data.md` §4). Without it, sex would be silently empty.
-const VINTAGE_ALIASES: &[(&str, &str)] = &[("BENE_SEX_IDENT_CD", "SEX_IDENT_CD")];
+/// Other names of a RIF column in other vintages or files (`real-data.md` §3–4), tried when the
+/// file lacks the RIF name:
+/// * the MBSF A/B/C/D base segment (2015 on, CMS's public synthetic files) names sex
+///   `SEX_IDENT_CD` where the BFD RIF and the MBSF A/B say `BENE_SEX_IDENT_CD` (without the alias
+///   sex would be silently empty);
+/// * MedPAR, one row per stay, read as inpatient claims: `MEDPAR_ID` for the claim id, the
+///   admission and discharge dates for the claim's from and thru dates as well, `DGNS_n_CD`
+///   (the first is the principal), `SRGCL_PRCDR_n_CD`, and `DSCHRG_DSTNTN_CD` for the discharge
+///   status, a match that is unverified (`real-data.md` §3 [G]).
+fn aliases(rif: &str) -> Vec<String> {
+    let fixed: &[(&str, &[&str])] = &[
+        ("BENE_SEX_IDENT_CD", &["SEX_IDENT_CD"]),
+        ("CLM_ID", &["MEDPAR_ID"]),
+        ("CLM_ADMSN_DT", &["ADMSN_DT"]),
+        ("CLM_FROM_DT", &["ADMSN_DT"]),
+        ("NCH_BENE_DSCHRG_DT", &["DSCHRG_DT"]),
+        ("CLM_THRU_DT", &["DSCHRG_DT"]),
+        ("PRNCPAL_DGNS_CD", &["DGNS_1_CD"]),
+        ("PRNCPAL_DGNS_VRSN_CD", &["DGNS_VRSN_CD_1"]),
+        ("ICD_PRCDR_VRSN_CD1", &["SRGCL_PRCDR_VRSN_CD_1"]),
+        ("CLM_IP_ADMSN_TYPE_CD", &["IP_ADMSN_TYPE_CD"]),
+        ("CLM_SRC_IP_ADMSN_CD", &["SRC_IP_ADMSN_CD"]),
+        ("PTNT_DSCHRG_STUS_CD", &["DSCHRG_DSTNTN_CD"]),
+        ("CLM_UTLZTN_DAY_CNT", &["UTLZTN_DAY_CNT"]),
+    ];
+    if let Some((_, a)) = fixed.iter().find(|(r, _)| *r == rif) {
+        return a.iter().map(|s| s.to_string()).collect();
+    }
+    if let Some(n) = rif.strip_prefix("ICD_DGNS_CD") {
+        return vec![format!("DGNS_{n}_CD")];
+    }
+    if let Some(n) = rif.strip_prefix("ICD_PRCDR_CD") {
+        return vec![format!("SRGCL_PRCDR_{n}_CD")];
+    }
+    Vec::new()
+}
 
 /// The plan that maps a RIF file's columns onto a canonical table.
 fn plan(header: &RifHeader, table: Table, columns: &[Column]) -> Result<Vec<Source>> {
@@ -126,8 +162,7 @@ fn plan(header: &RifHeader, table: Table, columns: &[Column]) -> Result<Vec<Sour
             if !is_plain_rif_name(&c.rif) {
                 return Ok(Source::Derived);
             }
-            let alias = VINTAGE_ALIASES.iter().find(|(rif, _)| *rif == c.rif).and_then(|(_, other)| header.index(other));
-            match header.index(&c.rif).or(alias) {
+            match header.index_or_alias(&c.rif) {
                 Some(i) => Ok(Source::Copy(i)),
                 None if c.required => header.require(&c.rif, table).map(Source::Copy),
                 None => Ok(Source::Absent),
