@@ -11,7 +11,6 @@ use ascqr::claims::{ingest, FileFormat, IngestOptions, Layout, Table};
 use ascqr::dictionary::{Dictionary, MeasureId};
 use ascqr::synth::{generate, Scale, SynthOptions};
 use indicatif::ProgressBar;
-use polars::prelude::*;
 use std::path::{Path, PathBuf};
 
 type Rows = (Vec<String>, Vec<Vec<String>>);

@@ -94,28 +94,13 @@ pub fn recognise(path: &Path) -> Option<CclfFile> {
 }
 
 fn discover(dir: &Path) -> Result<(BTreeMap<char, Vec<CclfFile>>, Vec<String>)> {
-    if !dir.is_dir() {
-        return Err(AscqrError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "claims folder not found")));
-    }
     let mut files: BTreeMap<char, Vec<CclfFile>> = BTreeMap::new();
     let mut passed_over = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).map_err(|e| AscqrError::io(&d, e))? {
-            let path = e.map_err(|e| AscqrError::io(&d, e))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            if name.starts_with('.') || name.starts_with('_') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            match recognise(&path) {
-                Some(f) if "1234589".contains(f.number) => files.entry(f.number).or_default().push(f),
-                Some(f) => passed_over.push(format!("{}: CCLF{} is not needed by the measures", path.display(), f.number)),
-                None => passed_over.push(format!("{}: not a CCLF file name (…ZC<n>Y… or cclf<n>…)", path.display())),
-            }
+    for path in super::source::files_under(dir)? {
+        match recognise(&path) {
+            Some(f) if "1234589".contains(f.number) => files.entry(f.number).or_default().push(f),
+            Some(f) => passed_over.push(format!("{}: CCLF{} is not needed by the measures", path.display(), f.number)),
+            None => passed_over.push(format!("{}: not a CCLF file name (…ZC<n>Y… or cclf<n>…)", path.display())),
         }
     }
     for v in files.values_mut() {
@@ -243,6 +228,28 @@ fn keep_latest(map: &mut HashMap<Vec<String>, Version>, key: Vec<String>, v: Ver
     }
 }
 
+/// CCLF5 fields and the canonical carrier columns they fill, one to one (the reader also takes the
+/// facility's NPI from `RNDRG_PRVDR_NPI_NUM`, the principal diagnosis from `CLM_DGNS_1_CD`).
+const PART_B_FIELDS: [(&str, &str); 17] = [
+    ("claim_id", "CUR_CLM_UNIQ_ID"),
+    ("line_num", "CLM_LINE_NUM"),
+    ("claim_from_date", "CLM_FROM_DT"),
+    ("claim_thru_date", "CLM_THRU_DT"),
+    ("line_first_date", "CLM_LINE_FROM_DT"),
+    ("line_last_date", "CLM_LINE_THRU_DT"),
+    ("hcpcs", "CLM_LINE_HCPCS_CD"),
+    ("modifier_1", "HCPCS_1_MDFR_CD"),
+    ("modifier_2", "HCPCS_2_MDFR_CD"),
+    ("modifier_3", "HCPCS_3_MDFR_CD"),
+    ("modifier_4", "HCPCS_4_MDFR_CD"),
+    ("place_of_service", "CLM_POS_CD"),
+    ("rendering_npi", "RNDRG_PRVDR_NPI_NUM"),
+    ("provider_specialty", "CLM_PRVDR_SPCLTY_CD"),
+    ("service_count", "CLM_LINE_SRVC_UNIT_QTY"),
+    ("line_dx", "CLM_LINE_DGNS_CD"),
+    ("dx_version", "DGNS_PRCDR_ICD_IND"),
+];
+
 struct Counts {
     superseded: u64,
     cancelled: u64,
@@ -362,31 +369,13 @@ fn part_b(files: &[CclfFile], xref: &HashMap<String, String>, ingest: &mut Table
                 continue;
             }
             out.clear();
-            out.set("claim_id", r.get("CUR_CLM_UNIQ_ID"));
-            out.set("line_num", r.get("CLM_LINE_NUM"));
-            out.set("bene_id", r.get("BENE_MBI_ID").map(|m| current(xref, m)).as_deref());
-            for (canonical, cclf) in [
-                ("claim_from_date", "CLM_FROM_DT"),
-                ("claim_thru_date", "CLM_THRU_DT"),
-                ("line_first_date", "CLM_LINE_FROM_DT"),
-                ("line_last_date", "CLM_LINE_THRU_DT"),
-                ("hcpcs", "CLM_LINE_HCPCS_CD"),
-                ("modifier_1", "HCPCS_1_MDFR_CD"),
-                ("modifier_2", "HCPCS_2_MDFR_CD"),
-                ("modifier_3", "HCPCS_3_MDFR_CD"),
-                ("modifier_4", "HCPCS_4_MDFR_CD"),
-                ("place_of_service", "CLM_POS_CD"),
-                ("billing_npi", "RNDRG_PRVDR_NPI_NUM"),
-                ("rendering_npi", "RNDRG_PRVDR_NPI_NUM"),
-                ("provider_specialty", "CLM_PRVDR_SPCLTY_CD"),
-                ("service_count", "CLM_LINE_SRVC_UNIT_QTY"),
-                ("line_dx", "CLM_LINE_DGNS_CD"),
-                ("line_dx_version", "DGNS_PRCDR_ICD_IND"),
-                ("principal_dx", "CLM_DGNS_1_CD"),
-                ("dx_version", "DGNS_PRCDR_ICD_IND"),
-            ] {
+            for (canonical, cclf) in PART_B_FIELDS {
                 out.set(canonical, r.get(cclf));
             }
+            out.set("bene_id", r.get("BENE_MBI_ID").map(|m| current(xref, m)).as_deref());
+            out.set("billing_npi", r.get("RNDRG_PRVDR_NPI_NUM"));
+            out.set("line_dx_version", r.get("DGNS_PRCDR_ICD_IND"));
+            out.set("principal_dx", r.get("CLM_DGNS_1_CD"));
             for n in 1..=12 {
                 out.set(&format!("dx_{n}"), r.get(&format!("CLM_DGNS_{n}_CD")));
             }
@@ -679,25 +668,7 @@ pub fn write_canonical_as_cclf(canonical: &Path, out: &Path) -> Result<(BTreeMap
     // CCLF5 from the carrier lines.
     let carrier = read_canonical_table(canonical, Table::Carrier)?;
     let col = |name: &str| text(&carrier, name);
-    let names = [
-        ("claim_id", "CUR_CLM_UNIQ_ID"),
-        ("line_num", "CLM_LINE_NUM"),
-        ("claim_from_date", "CLM_FROM_DT"),
-        ("claim_thru_date", "CLM_THRU_DT"),
-        ("line_first_date", "CLM_LINE_FROM_DT"),
-        ("line_last_date", "CLM_LINE_THRU_DT"),
-        ("hcpcs", "CLM_LINE_HCPCS_CD"),
-        ("modifier_1", "HCPCS_1_MDFR_CD"),
-        ("modifier_2", "HCPCS_2_MDFR_CD"),
-        ("modifier_3", "HCPCS_3_MDFR_CD"),
-        ("modifier_4", "HCPCS_4_MDFR_CD"),
-        ("place_of_service", "CLM_POS_CD"),
-        ("rendering_npi", "RNDRG_PRVDR_NPI_NUM"),
-        ("provider_specialty", "CLM_PRVDR_SPCLTY_CD"),
-        ("service_count", "CLM_LINE_SRVC_UNIT_QTY"),
-        ("line_dx", "CLM_LINE_DGNS_CD"),
-        ("dx_version", "DGNS_PRCDR_ICD_IND"),
-    ];
+    let names = PART_B_FIELDS;
     let columns: Vec<Vec<Option<String>>> = names.iter().map(|(c, _)| col(c)).collect::<Result<_>>()?;
     let dx: Vec<Vec<Option<String>>> = (1..=12).map(|n| col(&format!("dx_{n}"))).collect::<Result<_>>()?;
     let bene_col = col("bene_id")?;

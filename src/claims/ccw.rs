@@ -382,32 +382,18 @@ fn kind_of(name: &str) -> Option<Found> {
 
 /// The files of a CCW delivery by kind, and the files passed over with the reason.
 fn discover(dir: &Path) -> Result<(BTreeMap<Kind, Vec<PathBuf>>, Vec<String>)> {
-    if !dir.is_dir() {
-        return Err(AscqrError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "claims folder not found")));
-    }
     let mut files: BTreeMap<Kind, Vec<PathBuf>> = BTreeMap::new();
     let mut passed_over = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).map_err(|e| AscqrError::io(&d, e))? {
-            let path = e.map_err(|e| AscqrError::io(&d, e))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            if name.starts_with('.') || name.starts_with('_') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-            if !matches!(ext.as_str(), "dat" | "csv" | "txt") {
-                continue; // .fts layouts, SAS read-in programs, notes
-            }
-            match kind_of(&name) {
-                Some(Found::Table(kind)) => files.entry(kind).or_default().push(path),
-                Some(Found::Ignored(why)) => passed_over.push(format!("{}: {why}", path.display())),
-                None => passed_over.push(format!("{}: not a file of a table the measures read", path.display())),
-            }
+    for path in super::source::files_under(dir)? {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        if !matches!(ext.as_str(), "dat" | "csv" | "txt") {
+            continue; // .fts layouts, SAS read-in programs, notes
+        }
+        match kind_of(&name) {
+            Some(Found::Table(kind)) => files.entry(kind).or_default().push(path),
+            Some(Found::Ignored(why)) => passed_over.push(format!("{}: {why}", path.display())),
+            None => passed_over.push(format!("{}: not a file of a table the measures read", path.display())),
         }
     }
     for v in files.values_mut() {

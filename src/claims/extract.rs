@@ -226,22 +226,13 @@ pub fn auto_shards(text_bytes: u64, parquet_bytes: u64) -> u32 {
 }
 
 fn input_bytes(dir: &Path) -> Result<(u64, u64)> {
-    let mut text = 0;
-    let mut parquet = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).map_err(|e| AscqrError::io(&d, e))? {
-            let p = e.map_err(|e| AscqrError::io(&d, e))?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let len = p.metadata().map_err(|e| AscqrError::io(&p, e))?.len();
-                if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("parquet")) {
-                    parquet += len;
-                } else {
-                    text += len;
-                }
-            }
+    let (mut text, mut parquet) = (0, 0);
+    for p in super::source::files_under(dir)? {
+        let len = p.metadata().map_err(|e| AscqrError::io(&p, e))?.len();
+        if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("parquet")) {
+            parquet += len;
+        } else {
+            text += len;
         }
     }
     Ok((text, parquet))

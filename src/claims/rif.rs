@@ -49,27 +49,13 @@ fn names_kind(name: &str, kind: RifKind) -> bool {
 }
 
 fn rif_files(dir: &Path, kind: RifKind) -> Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, kind: RifKind, out: &mut Vec<PathBuf>) -> Result<()> {
-        for entry in std::fs::read_dir(dir).map_err(|e| AscqrError::io(dir, e))? {
-            let path = entry.map_err(|e| AscqrError::io(dir, e))?.path();
-            if path.is_dir() {
-                walk(&path, kind, out)?;
-                continue;
-            }
+    let out: Vec<PathBuf> = super::source::files_under(dir)?
+        .into_iter()
+        .filter(|path| {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_ascii_lowercase();
-            let ext_ok = [".csv", ".txt", ".dat"].iter().any(|e| name.ends_with(e));
-            if ext_ok && names_kind(&name, kind) {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
-    if !dir.is_dir() {
-        return Err(AscqrError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "claims folder not found")));
-    }
-    let mut out = Vec::new();
-    walk(dir, kind, &mut out)?;
-    out.sort();
+            [".csv", ".txt", ".dat"].iter().any(|e| name.ends_with(e)) && names_kind(&name, kind)
+        })
+        .collect();
     if out.is_empty() {
         return Err(AscqrError::MissingSourceFile {
             dir: dir.to_path_buf(),

@@ -71,6 +71,33 @@ fn collect_files(dir: &Path, out: &mut Vec<SourceFile>) -> Result<()> {
     Ok(())
 }
 
+/// Every file under `dir` at any depth, sorted by path, leaving out hidden and marker files and
+/// folders (names starting with `.` or `_`: temporary files, `_SUCCESS`, a prepared extract's
+/// staging). Errors name the folder that could not be read.
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Err(AscqrError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "claims folder not found")));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| AscqrError::io(&d, e))? {
+            let path = e.map_err(|e| AscqrError::io(&d, e))?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Reads a table of a prepared extract ([`super::extract`]) lazily, every shard concatenated in
 /// shard order. Only prepared extracts are read: their rows passed validation and their values
 /// are typed as validation parsed them, so no stage reads a raw file its own way. Anything else
