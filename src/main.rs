@@ -137,8 +137,8 @@ Fatal problems (missing table or column, wrong column type, unparseable date or 
 negative count) stop with exit code 2 and a message naming file, row, column and value.
 Rows with malformed codes (ICD-10-CM, ICD-10-PCS, HCPCS, revenue center, place of service, …)
 or a missing required value are quarantined to the reject file with their reason.
-A dry run of `ascqr ingest`: the same parser and the same counts, nothing written but the
-reject file (the enrollment-overlap rule, applied once shards are sorted, is ingest's only).
+A dry run of `ascqr ingest`: the same code and the same counts; the prepared extract is built
+in a temporary folder beside the reject file and removed, only the reject file is kept.
 
 Examples:
   ascqr validate --claims claims

@@ -416,6 +416,20 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
     Ok(manifest)
 }
 
+/// Validates the extract in `claims` as `layout`: a dry run of [`ingest`] that prints the same
+/// accounting, because it is the same code. The prepared extract is built in a temporary folder
+/// beside `reject_file` and removed; the reject file is kept.
+pub fn validate(claims: &Path, layout: Layout, reject_file: &Path, progress: &indicatif::ProgressBar) -> Result<super::ValidationReport> {
+    let parent = reject_file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| AscqrError::io(parent, e))?;
+    let scratch = tempfile::Builder::new().prefix(".ascqr-validate").tempdir_in(parent).map_err(|e| AscqrError::io(parent, e))?;
+    let out = scratch.path().join("extract");
+    let manifest = ingest(claims, &IngestOptions { layout, shards: None }, &out, progress)?;
+    let bytes = std::fs::read(out.join(REJECTS_FILE)).map_err(|e| AscqrError::io(out.join(REJECTS_FILE), e))?;
+    crate::output::write_atomic(reject_file, &bytes)?;
+    Ok(super::ValidationReport { claims_dir: claims.to_path_buf(), layout: layout.name().into(), tables: manifest.tables, reject_file: reject_file.to_path_buf() })
+}
+
 /// Removes the staging folder unless the extract was moved into place.
 struct StagingDir(Option<PathBuf>);
 

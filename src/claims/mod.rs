@@ -13,8 +13,8 @@ pub mod validate;
 pub use schema::{ColumnType, Table};
 pub use sink::{Cell, FileFormat, TableSink};
 pub use source::{collect_compact, compact_text, scan_table, table_files};
-pub use extract::{ingest, IngestManifest, IngestOptions};
-pub use validate::{validate, Layout, TableReport, ValidationReport};
+pub use extract::{ingest, validate, IngestManifest, IngestOptions};
+pub use validate::{Layout, TableReport, ValidationReport};
 
 use crate::error::Result;
 use std::path::Path;

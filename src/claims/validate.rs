@@ -1087,14 +1087,3 @@ pub fn read_layout(
     };
     Ok((reports, Vec::new()))
 }
-
-/// Validates every table of the extract in `claims_dir` without writing it (a dry run of
-/// `ascqr ingest`: the same parser, the same counts), writing the reject file to `reject_file`.
-pub fn validate(claims_dir: &Path, layout: Layout, reject_file: &Path, progress: &indicatif::ProgressBar) -> Result<ValidationReport> {
-    let mut rejects = RejectWriter::create(reject_file)?;
-    let staging = tempfile::tempdir().map_err(|e| AscqrError::io(std::env::temp_dir(), e))?;
-    let staging = super::ccw::Staging { dir: staging.path().to_path_buf(), shards: 1 };
-    let (tables, _notes) = read_layout(claims_dir, layout, &mut rejects, &mut |_| Ok(None), &staging, progress)?;
-    rejects.finish()?;
-    Ok(ValidationReport { claims_dir: claims_dir.to_path_buf(), layout: layout.name().into(), tables, reject_file: reject_file.to_path_buf() })
-}
