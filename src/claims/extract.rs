@@ -25,17 +25,24 @@
 //! fixed vectors. Within a shard, rows are sorted by `bene_id`, then by the file and row they
 //! were read from, so the output depends only on the input and the shard count.
 //!
-//! **Rules applied once the shard is sorted.** Two enrollment rows of one beneficiary and year
-//! that share a month cannot both be true; adding them up would let a repeated fee-for-service
-//! row fill a Medicare Advantage gap. Of such rows the one read first is kept and the later one
-//! quarantined ("enrollment months overlap an earlier row of the same beneficiary and year").
+//! **Rules applied once the shard is sorted**, in bounded memory (one shard, or one bucket of the
+//! claim index, at a time) rather than with a hash of every key read:
+//! * a claim line naming another beneficiary than its claim's first line (read order) is
+//!   quarantined; the claim index (every claim row's id, beneficiary and source, partitioned by
+//!   a hash of the claim id) finds them bucket by bucket, since a claim's lines may fall in two
+//!   shards. For inpatient stays the second row of a claim is a repeated claim;
+//! * a repeated key (claim line, stay, beneficiary) within a shard: the first row read is kept;
+//! * two enrollment rows of one beneficiary and year that share a month cannot both be true;
+//!   adding them up would let a repeated fee-for-service row fill a Medicare Advantage gap. Of
+//!   such rows the one read first is kept and the later one quarantined ("enrollment months
+//!   overlap an earlier row of the same beneficiary and year").
 //!
 //! Nothing partial is left behind: the extract is built in a temporary folder beside `EXTRACT`
 //! and renamed into place when complete.
 
 use super::schema::{Column as ColumnSpec, ColumnType, Table};
 use super::sink::{Cell, FileFormat, TableSink};
-use super::validate::{AcceptedRows, Layout, RejectWriter, Rejection, Tally, TableReport};
+use super::validate::{AcceptedRows, Layout, RejectWriter, Rejection, Tally, TableReport, ANOTHER_BENEFICIARY};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::output::InputFile;
 use polars::prelude::*;
@@ -244,6 +251,19 @@ struct ShardedSink {
     bene_col: usize,
     shards: u32,
     sinks: Vec<TableSink>,
+    /// Claim tables: (claim id, beneficiary, file, row) of every row, partitioned by claim id,
+    /// for the check that a claim names one beneficiary ([`claims_naming_two_beneficiaries`]).
+    claim_index: Option<(usize, Vec<TableSink>)>,
+}
+
+const CLAIM_INDEX_SEED: u64 = 7;
+
+fn claim_index_path(staging: &Path, table: Table, bucket: u32) -> PathBuf {
+    staging.join("_parts").join(format!("{}_claims", table.name())).join(format!("{bucket:05}.parquet"))
+}
+
+fn claim_index_columns() -> Vec<ColumnSpec> {
+    ["claim_id", "bene_id", SOURCE_FILE].iter().map(|n| ColumnSpec::plain(*n, ColumnType::Str)).chain([ColumnSpec::plain(SOURCE_ROW, ColumnType::Int)]).collect()
 }
 
 fn part_columns(table: Table) -> Vec<ColumnSpec> {
@@ -266,7 +286,17 @@ impl ShardedSink {
         let sinks = (0..shards)
             .map(|i| TableSink::with_columns(table.name(), columns.clone(), &part_path(staging, table, i), FileFormat::Parquet, batch))
             .collect::<Result<Vec<_>>>()?;
-        Ok(ShardedSink { bene_col, shards, sinks })
+        let claim_index = match table {
+            Table::Carrier | Table::Outpatient | Table::Inpatient => {
+                let at = columns.iter().position(|c| c.name == "claim_id").expect("claim tables have claim_id");
+                let index = (0..shards)
+                    .map(|i| TableSink::with_columns("claim index", claim_index_columns(), &claim_index_path(staging, table, i), FileFormat::Parquet, batch))
+                    .collect::<Result<Vec<_>>>()?;
+                Some((at, index))
+            }
+            _ => None,
+        };
+        Ok(ShardedSink { bene_col, shards, sinks, claim_index })
     }
 }
 
@@ -281,7 +311,18 @@ impl AcceptedRows for ShardedSink {
         row_cells.extend_from_slice(cells);
         row_cells.push(Cell::Str(&file));
         row_cells.push(Cell::Int(row as i64));
+        if let Some((at, index)) = self.claim_index.as_mut() {
+            let bucket = match cells[*at] {
+                Cell::Str(id) => (xxh64(id.as_bytes(), CLAIM_INDEX_SEED) % u64::from(self.shards)) as usize,
+                _ => 0,
+            };
+            index[bucket].push(&[cells[*at], cells[self.bene_col], Cell::Str(&file), Cell::Int(row as i64)])?;
+        }
         self.sinks[shard as usize].push(&row_cells)
+    }
+
+    fn checks_keys_later(&self) -> bool {
+        true
     }
 
     fn push_frame(&mut self, mut df: DataFrame, file: &Path, rows: &[u64]) -> Result<()> {
@@ -300,11 +341,24 @@ impl AcceptedRows for ShardedSink {
             let part = df.take(&IdxCa::from_vec("row".into(), idx)).ctx(ctx)?;
             self.sinks[s].write_frame(&part)?;
         }
+        if let Some((_, index)) = self.claim_index.as_mut() {
+            let mut rows_of_bucket: Vec<Vec<IdxSize>> = vec![Vec::new(); index.len()];
+            for (i, id) in df.column("claim_id").and_then(|c| c.str().cloned()).ctx(ctx)?.iter().enumerate() {
+                let b = id.map_or(0, |id| (xxh64(id.as_bytes(), CLAIM_INDEX_SEED) % index.len() as u64) as usize);
+                rows_of_bucket[b].push(i as IdxSize);
+            }
+            let keys = df.select(["claim_id", "bene_id", SOURCE_FILE, SOURCE_ROW]).ctx(ctx)?;
+            for (b, idx) in rows_of_bucket.into_iter().enumerate() {
+                if !idx.is_empty() {
+                    index[b].write_frame(&keys.take(&IdxCa::from_vec("row".into(), idx)).ctx(ctx)?)?;
+                }
+            }
+        }
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
-        for sink in self.sinks {
+        for sink in self.sinks.into_iter().chain(self.claim_index.into_iter().flat_map(|(_, index)| index)) {
             sink.finish()?;
         }
         Ok(())
@@ -352,9 +406,11 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
     }
     for report in &mut tables {
         let table = Table::from_name(&report.table).expect("reports name canonical tables");
+        progress.set_message(format!("checking {} claims", table.name()));
+        let two_beneficiaries = claims_naming_two_beneficiaries(&staging, table, shards)?;
         progress.set_message(format!("sorting {} shards", table.name()));
         for shard in 0..shards {
-            finish_shard(&staging, table, shard, report, &mut rejects)?;
+            finish_shard(&staging, table, shard, report, &mut rejects, &two_beneficiaries)?;
         }
     }
     std::fs::remove_dir_all(staging.join("_parts")).map_err(|e| AscqrError::io(staging.join("_parts"), e))?;
@@ -447,15 +503,132 @@ impl Drop for StagingDir {
     }
 }
 
+/// Rows (file, row) of claim lines or stays that name another beneficiary than the claim's
+/// first row (in read order). Each claim's rows are in one bucket of the claim index, so one
+/// bucket at a time is held in memory.
+fn claims_naming_two_beneficiaries(staging: &Path, table: Table, buckets: u32) -> Result<std::collections::HashSet<(String, i64)>> {
+    let mut found = std::collections::HashSet::new();
+    if !matches!(table, Table::Carrier | Table::Outpatient | Table::Inpatient) {
+        return Ok(found);
+    }
+    for b in 0..buckets {
+        let path = claim_index_path(staging, table, b);
+        let ctx = || format!("checking {}", path.display());
+        let df = crate::output::read_parquet(&path)?
+            .sort(["claim_id", SOURCE_FILE, SOURCE_ROW], SortMultipleOptions::default().with_maintain_order(true))
+            .ctx(ctx)?;
+        let text = |c: &str| df.column(c).and_then(|s| s.str().cloned()).ctx(ctx);
+        let (claims, benes, files) = (text("claim_id")?, text("bene_id")?, text(SOURCE_FILE)?);
+        let rows = df.column(SOURCE_ROW).and_then(|s| s.i64().cloned()).ctx(ctx)?;
+        let mut first: Option<(Option<&str>, Option<&str>)> = None;
+        for i in 0..df.height() {
+            let (claim, bene) = (claims.get(i), benes.get(i));
+            match first {
+                Some((c, b)) if c == claim => {
+                    if b != bene {
+                        found.insert((files.get(i).unwrap_or("").to_string(), rows.get(i).unwrap_or(0)));
+                    }
+                }
+                _ => first = Some((claim, bene)),
+            }
+        }
+        std::fs::remove_file(&path).map_err(|e| AscqrError::io(&path, e))?;
+    }
+    Ok(found)
+}
+
+/// A row of a shard part as (column, text) pairs for the reject file, helpers left out.
+fn record_of(df: &DataFrame, i: usize) -> Vec<(String, String)> {
+    df.columns()
+        .iter()
+        .filter(|c| !c.name().starts_with('_'))
+        .map(|c| {
+            let text = match c.get(i).unwrap_or(AnyValue::Null) {
+                AnyValue::Null => String::new(),
+                AnyValue::String(s) => s.to_string(),
+                AnyValue::StringOwned(s) => s.to_string(),
+                AnyValue::Date(d) => super::sink::days_to_date(d).format("%Y-%m-%d").to_string(),
+                other => other.to_string(),
+            };
+            (c.name().to_string(), text)
+        })
+        .collect()
+}
+
+/// Quarantines the rows of `df` where `drop` is true, with the reason, column and value
+/// `why` gives for each, and returns the rest.
+fn withdraw(df: DataFrame, table: Table, drop: &[bool], why: impl Fn(usize) -> Rejection, report: &mut TableReport, rejects: &mut RejectWriter) -> Result<DataFrame> {
+    if !drop.iter().any(|d| *d) {
+        return Ok(df);
+    }
+    let ctx = || format!("quarantining {} rows", table.name());
+    let files = df.column(SOURCE_FILE).and_then(|c| c.str().cloned()).ctx(ctx)?;
+    let rows = df.column(SOURCE_ROW).and_then(|c| c.i64().cloned()).ctx(ctx)?;
+    for (i, _) in drop.iter().enumerate().filter(|(_, d)| **d) {
+        let source = PathBuf::from(files.get(i).unwrap_or(""));
+        let rejection = why(i);
+        report.tally(&source, Tally::Withdrawn(&rejection.reason));
+        let record = record_of(&df, i);
+        let record: Vec<(&str, String)> = record.iter().map(|(c, v)| (c.as_str(), v.clone())).collect();
+        rejects.write(table, &source, rows.get(i).unwrap_or(0) as u64, &rejection, &record)?;
+    }
+    let keep: BooleanChunked = drop.iter().map(|d| !d).collect();
+    df.filter(&keep).ctx(ctx)
+}
+
 /// Sorts one shard part by beneficiary (then the order rows were read), applies the rules that
-/// need a beneficiary's rows together, and writes the shard file.
-fn finish_shard(staging: &Path, table: Table, shard: u32, report: &mut TableReport, rejects: &mut RejectWriter) -> Result<()> {
+/// need a beneficiary's or a claim's rows together — a claim naming another beneficiary, a
+/// repeated key, overlapping enrollment — and writes the shard file.
+fn finish_shard(
+    staging: &Path,
+    table: Table,
+    shard: u32,
+    report: &mut TableReport,
+    rejects: &mut RejectWriter,
+    two_beneficiaries: &std::collections::HashSet<(String, i64)>,
+) -> Result<()> {
     let part = part_path(staging, table, shard);
     let ctx = || format!("sorting {}", part.display());
-    let df = crate::output::read_parquet(&part)?;
-    let df = df
-        .sort([String::from("bene_id"), SOURCE_FILE.into(), SOURCE_ROW.into()], SortMultipleOptions::default().with_maintain_order(true))
-        .ctx(ctx)?;
+    let by_source = SortMultipleOptions::default().with_maintain_order(true);
+    let mut df = crate::output::read_parquet(&part)?.sort([String::from("bene_id"), SOURCE_FILE.into(), SOURCE_ROW.into()], by_source.clone()).ctx(ctx)?;
+    // A claim's lines naming another beneficiary than its first (read order). For a stay, a
+    // second row of the same claim is a repeated claim whichever beneficiary it names.
+    if !two_beneficiaries.is_empty() {
+        let files = df.column(SOURCE_FILE).and_then(|c| c.str().cloned()).ctx(ctx)?;
+        let rows = df.column(SOURCE_ROW).and_then(|c| c.i64().cloned()).ctx(ctx)?;
+        let drop: Vec<bool> = (0..df.height()).map(|i| two_beneficiaries.contains(&(files.get(i).unwrap_or("").to_string(), rows.get(i).unwrap_or(0)))).collect();
+        let claims = df.column("claim_id").and_then(|c| c.str().cloned()).ctx(ctx)?;
+        df = withdraw(
+            df,
+            table,
+            &drop,
+            |i| match table {
+                Table::Inpatient => Rejection { reason: super::validate::repeated_key(table).expect("a key").1.into(), column: "claim_id".into(), value: claims.get(i).unwrap_or("").into() },
+                _ => Rejection { reason: ANOTHER_BENEFICIARY.into(), column: "bene_id".into(), value: "(differs from the claim's earlier lines)".into() },
+            },
+            report,
+            rejects,
+        )?;
+    }
+    // Repeated keys: the first row read is kept.
+    if let Some((key, reason)) = super::validate::repeated_key(table) {
+        let with_index = df.clone().lazy().with_row_index("_at", None).sort(
+            key.iter().map(|k| k.to_string()).chain([SOURCE_FILE.to_string(), SOURCE_ROW.to_string()]).collect::<Vec<_>>(),
+            by_source.clone(),
+        );
+        let sorted = with_index.collect().ctx(ctx)?;
+        let at = sorted.column("_at").and_then(|c| c.idx().cloned()).ctx(ctx)?;
+        let key_text: Vec<Vec<String>> = key.iter().map(|k| record_column(&sorted, k)).collect::<Result<_>>()?;
+        let mut drop = vec![false; df.height()];
+        for j in 1..sorted.height() {
+            if key_text.iter().all(|c| c[j] == c[j - 1]) {
+                drop[at.get(j).unwrap_or(0) as usize] = true;
+            }
+        }
+        let last = key[key.len() - 1];
+        let shown = record_column(&df, last)?;
+        df = withdraw(df, table, &drop, |i| Rejection { reason: reason.into(), column: last.into(), value: shown[i].clone() }, report, rejects)?;
+    }
     let df = if table == Table::Enrollment { drop_overlapping_enrollment(df, report, rejects)? } else { df };
     let mut out = df.drop_many([SOURCE_FILE, SOURCE_ROW]);
     let path = shard_path(staging, table, shard);
@@ -467,6 +640,19 @@ fn finish_shard(staging: &Path, table: Table, shard: u32, report: &mut TableRepo
         .ctx(|| format!("writing {}", path.display()))?;
     target.commit()?;
     std::fs::remove_file(&part).map_err(|e| AscqrError::io(&part, e))
+}
+
+/// One column of a frame as text, one entry per row (missing as empty).
+fn record_column(df: &DataFrame, name: &str) -> Result<Vec<String>> {
+    let c = df.column(name).ctx(|| format!("reading {name}"))?;
+    Ok((0..df.height())
+        .map(|i| match c.get(i).unwrap_or(AnyValue::Null) {
+            AnyValue::Null => String::new(),
+            AnyValue::String(s) => s.to_string(),
+            AnyValue::StringOwned(s) => s.to_string(),
+            other => other.to_string(),
+        })
+        .collect())
 }
 
 /// Counts one shard's ASC lines whose service month is in no enrollment row of their beneficiary.
@@ -531,10 +717,8 @@ fn drop_overlapping_enrollment(df: DataFrame, report: &mut TableReport, rejects:
             let source = PathBuf::from(file.get(i).unwrap_or(""));
             report.tally(&source, Tally::Withdrawn(OVERLAP_REASON));
             let rejection = Rejection { reason: OVERLAP_REASON.into(), column: "first_month".into(), value: format!("{y} months {f}-{l}") };
-            let record: Vec<(&str, String)> = ["year", "first_month", "last_month", "part_a", "part_b", "medicare_advantage"]
-                .iter()
-                .map(|c| (*c, df.column(c).ok().and_then(|s| s.get(i).ok()).map(|v| v.to_string()).unwrap_or_default()))
-                .collect();
+            let record = record_of(&df, i);
+            let record: Vec<(&str, String)> = record.iter().map(|(c, v)| (c.as_str(), v.clone())).collect();
             rejects.write(Table::Enrollment, &source, row.get(i).unwrap_or(0) as u64, &rejection, &record)?;
         } else {
             months_of_year[slot].1 |= bits;

@@ -461,21 +461,31 @@ pub enum KeyPart<'a> {
 /// procedure or a visit twice, so it is quarantined ("duplicate claim line"), never silently
 /// merged. Keys are held as 128-bit hashes (SipHash with two fixed keys): memory is 16 bytes per
 /// row of the largest table, and a false match between two different keys has a probability
-/// near 2⁻¹²⁸ per pair.
+/// near 2⁻¹²⁸ per pair. Used where rows are written to one file (`ascqr import`); a prepared
+/// extract checks keys shard by shard instead ([`AcceptedRows::checks_keys_later`]).
 pub struct DuplicateKeys {
     columns: Vec<usize>,
     reason: &'static str,
     seen: std::collections::HashSet<u128>,
 }
 
+/// The key a row of `table` may not repeat, and the reason a repeat is quarantined with.
+pub fn repeated_key(table: Table) -> Option<(&'static [&'static str], &'static str)> {
+    match table {
+        Table::Carrier | Table::Outpatient => Some((&["claim_id", "line_num"], "duplicate claim line (claim_id and line_num of an earlier row)")),
+        Table::Inpatient => Some((&["claim_id"], "duplicate claim (claim_id of an earlier row)")),
+        Table::Beneficiaries => Some((&["bene_id"], "duplicate beneficiary (bene_id of an earlier row)")),
+        Table::Enrollment => None,
+    }
+}
+
+/// The reason a claim line naming another beneficiary than its claim's earlier lines is
+/// quarantined with.
+pub const ANOTHER_BENEFICIARY: &str = "claim line names another beneficiary than the claim's earlier lines";
+
 impl DuplicateKeys {
     pub fn new(table: Table, columns: &[Column]) -> Option<Self> {
-        let (names, reason): (&[&str], &str) = match table {
-            Table::Carrier | Table::Outpatient => (&["claim_id", "line_num"], "duplicate claim line (claim_id and line_num of an earlier row)"),
-            Table::Inpatient => (&["claim_id"], "duplicate claim (claim_id of an earlier row)"),
-            Table::Beneficiaries => (&["bene_id"], "duplicate beneficiary (bene_id of an earlier row)"),
-            Table::Enrollment => return None,
-        };
+        let (names, reason) = repeated_key(table)?;
         let columns = names.iter().map(|n| columns.iter().position(|c| c.name == *n)).collect::<Option<Vec<_>>>()?;
         Some(DuplicateKeys { columns, reason, seen: std::collections::HashSet::new() })
     }
@@ -536,7 +546,7 @@ impl OneBeneficiaryPerClaim {
         let bene = salted_hash(0x1656_67B1_9E37_79F9, &bene_id);
         let first = *self.beneficiary_of_claim.entry(key_hash(&claim_id)).or_insert(bene);
         (first != bene).then(|| Rejection {
-            reason: "claim line names another beneficiary than the claim's earlier lines".into(),
+            reason: ANOTHER_BENEFICIARY.into(),
             column: "bene_id".into(),
             value: "(differs from the claim's earlier lines)".into(),
         })
@@ -552,6 +562,12 @@ pub trait AcceptedRows {
     /// source rows.
     fn push_frame(&mut self, df: DataFrame, file: &Path, rows: &[u64]) -> Result<()>;
     fn finish(self: Box<Self>) -> Result<()>;
+    /// Whether the sink checks repeated keys and claims naming two beneficiaries itself, later,
+    /// in bounded memory (the sharded extract does, once its shards are sorted): then
+    /// [`TableIngest`] does not hold them in memory.
+    fn checks_keys_later(&self) -> bool {
+        false
+    }
 }
 
 impl AcceptedRows for TableSink {
@@ -579,8 +595,9 @@ pub struct TableIngest {
 impl TableIngest {
     pub fn new(table: Table, sink: Option<Box<dyn AcceptedRows>>) -> Self {
         let checker = RowChecker::new(table);
-        let duplicates = DuplicateKeys::new(table, checker.columns());
-        let claim_beneficiary = OneBeneficiaryPerClaim::new(table, checker.columns());
+        let later = sink.as_ref().is_some_and(|s| s.checks_keys_later());
+        let duplicates = if later { None } else { DuplicateKeys::new(table, checker.columns()) };
+        let claim_beneficiary = if later { None } else { OneBeneficiaryPerClaim::new(table, checker.columns()) };
         TableIngest { checker, report: TableReport::new(table), duplicates, claim_beneficiary, sink }
     }
 
