@@ -78,15 +78,7 @@ fn bad_cclf_files_get_their_message_and_leave_no_extract() {
     let good = dir.path().join("good");
     write_canonical_as_cclf(&raw, &good).unwrap();
     let out = dir.path().join("extract");
-    let copy = |name: &str| {
-        let to = dir.path().join(name);
-        std::fs::create_dir_all(&to).unwrap();
-        for e in std::fs::read_dir(&good).unwrap() {
-            let p = e.unwrap().path();
-            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-        }
-        to
-    };
+    let copy = |name: &str| common::copy_folder(&good, &dir.path().join(name));
     // A CCLF8 without its delivery date in the name.
     let d = copy("undated");
     let eight = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("ZC8Y")).unwrap();

@@ -90,15 +90,7 @@ fn every_class_of_bad_delivery_gets_its_message_and_leaves_no_extract() {
     generate(&raw, &SynthOptions::new(3, Scale::Small, "2022", FileFormat::Parquet).unwrap(), &ProgressBar::hidden()).unwrap();
     let good = dir.path().join("good");
     write_canonical_as_ccw(&raw, &good).unwrap();
-    let copy = |name: &str| -> PathBuf {
-        let to = dir.path().join(name);
-        std::fs::create_dir_all(&to).unwrap();
-        for e in std::fs::read_dir(&good).unwrap() {
-            let p = e.unwrap().path();
-            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-        }
-        to
-    };
+    let copy = |name: &str| common::copy_folder(&good, &dir.path().join(name));
     let out = dir.path().join("extract");
     let fails = |d: &Path| -> String {
         let err = ingest_as(d, Layout::Ccw, &out).err().expect("refused").to_string();

@@ -287,11 +287,10 @@ pub fn ingest_cclf(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFo
 fn beneficiaries(files: &[CclfFile], xref: &HashMap<String, String>, ing: &mut Ingests, rejects: &mut RejectWriter) -> Result<()> {
     let mut seen: BTreeMap<String, (PathBuf, u64, Row)> = BTreeMap::new();
     let mut enrol = Row::new(Table::Enrollment);
-    for (k, f) in files.iter().enumerate() {
+    for f in files {
         let delivered = f.delivered.ok_or_else(|| {
             AscqrError::Other(format!("{}: a CCLF8 file name must carry its delivery date (.DYYMMDD.): enrollment months come from it", f.path.display()))
         })?;
-        let _ = k;
         ing.get(Table::Beneficiaries).report.files += 1;
         ing.get(Table::Enrollment).report.files += 1;
         let mut r = Reader::open(f)?;

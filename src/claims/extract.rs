@@ -42,7 +42,7 @@
 
 use super::schema::{Column as ColumnSpec, ColumnType, Table};
 use super::sink::{Cell, FileFormat, TableSink};
-use super::validate::{AcceptedRows, Layout, RejectWriter, Rejection, Tally, TableReport, ANOTHER_BENEFICIARY};
+use super::validate::{any_value_text, AcceptedRows, Layout, RejectWriter, Rejection, Tally, TableReport, ANOTHER_BENEFICIARY};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::output::InputFile;
 use polars::prelude::*;
@@ -254,9 +254,17 @@ struct ShardedSink {
     /// Claim tables: (claim id, beneficiary, file, row) of every row, partitioned by claim id,
     /// for the check that a claim names one beneficiary ([`claims_naming_two_beneficiaries`]).
     claim_index: Option<(usize, Vec<TableSink>)>,
+    /// The file rows last came from, as a path and as the text written beside each row: rows
+    /// come a file at a time, so the text is made once per file, not once per row.
+    file: (PathBuf, String),
 }
 
 const CLAIM_INDEX_SEED: u64 = 7;
+
+/// The claim-index bucket of a claim id among `buckets`.
+fn claim_bucket(claim_id: &str, buckets: usize) -> usize {
+    (xxh64(claim_id.as_bytes(), CLAIM_INDEX_SEED) % buckets as u64) as usize
+}
 
 fn claim_index_path(staging: &Path, table: Table, bucket: u32) -> PathBuf {
     staging.join("_parts").join(format!("{}_claims", table.name())).join(format!("{bucket:05}.parquet"))
@@ -296,7 +304,7 @@ impl ShardedSink {
             }
             _ => None,
         };
-        Ok(ShardedSink { bene_col, shards, sinks, claim_index })
+        Ok(ShardedSink { bene_col, shards, sinks, claim_index, file: (PathBuf::new(), String::new()) })
     }
 }
 
@@ -306,17 +314,20 @@ impl AcceptedRows for ShardedSink {
             Cell::Str(id) => shard_of(id, self.shards),
             _ => 0,
         };
-        let file = file.display().to_string();
+        if self.file.0.as_os_str() != file.as_os_str() {
+            self.file = (file.to_path_buf(), file.display().to_string());
+        }
+        let file = self.file.1.as_str();
         let mut row_cells = Vec::with_capacity(cells.len() + 2);
         row_cells.extend_from_slice(cells);
-        row_cells.push(Cell::Str(&file));
+        row_cells.push(Cell::Str(file));
         row_cells.push(Cell::Int(row as i64));
         if let Some((at, index)) = self.claim_index.as_mut() {
             let bucket = match cells[*at] {
-                Cell::Str(id) => (xxh64(id.as_bytes(), CLAIM_INDEX_SEED) % u64::from(self.shards)) as usize,
+                Cell::Str(id) => claim_bucket(id, index.len()),
                 _ => 0,
             };
-            index[bucket].push(&[cells[*at], cells[self.bene_col], Cell::Str(&file), Cell::Int(row as i64)])?;
+            index[bucket].push(&[cells[*at], cells[self.bene_col], Cell::Str(file), Cell::Int(row as i64)])?;
         }
         self.sinks[shard as usize].push(&row_cells)
     }
@@ -344,7 +355,7 @@ impl AcceptedRows for ShardedSink {
         if let Some((_, index)) = self.claim_index.as_mut() {
             let mut rows_of_bucket: Vec<Vec<IdxSize>> = vec![Vec::new(); index.len()];
             for (i, id) in df.column("claim_id").and_then(|c| c.str().cloned()).ctx(ctx)?.iter().enumerate() {
-                let b = id.map_or(0, |id| (xxh64(id.as_bytes(), CLAIM_INDEX_SEED) % index.len() as u64) as usize);
+                let b = id.map_or(0, |id| claim_bucket(id, index.len()));
                 rows_of_bucket[b].push(i as IdxSize);
             }
             let keys = df.select(["claim_id", "bene_id", SOURCE_FILE, SOURCE_ROW]).ctx(ctx)?;
@@ -542,16 +553,7 @@ fn record_of(df: &DataFrame, i: usize) -> Vec<(String, String)> {
     df.columns()
         .iter()
         .filter(|c| !c.name().starts_with('_'))
-        .map(|c| {
-            let text = match c.get(i).unwrap_or(AnyValue::Null) {
-                AnyValue::Null => String::new(),
-                AnyValue::String(s) => s.to_string(),
-                AnyValue::StringOwned(s) => s.to_string(),
-                AnyValue::Date(d) => super::sink::days_to_date(d).format("%Y-%m-%d").to_string(),
-                other => other.to_string(),
-            };
-            (c.name().to_string(), text)
-        })
+        .map(|c| (c.name().to_string(), any_value_text(&c.get(i).unwrap_or(AnyValue::Null))))
         .collect()
 }
 
@@ -645,14 +647,7 @@ fn finish_shard(
 /// One column of a frame as text, one entry per row (missing as empty).
 fn record_column(df: &DataFrame, name: &str) -> Result<Vec<String>> {
     let c = df.column(name).ctx(|| format!("reading {name}"))?;
-    Ok((0..df.height())
-        .map(|i| match c.get(i).unwrap_or(AnyValue::Null) {
-            AnyValue::Null => String::new(),
-            AnyValue::String(s) => s.to_string(),
-            AnyValue::StringOwned(s) => s.to_string(),
-            other => other.to_string(),
-        })
-        .collect())
+    Ok((0..df.height()).map(|i| any_value_text(&c.get(i).unwrap_or(AnyValue::Null))).collect())
 }
 
 /// Counts one shard's ASC lines whose service month is in no enrollment row of their beneficiary.
@@ -692,9 +687,9 @@ fn drop_overlapping_enrollment(df: DataFrame, report: &mut TableReport, rejects:
     let ctx = || "checking enrollment overlaps".to_string();
     let bene = df.column("bene_id").and_then(|c| c.str().cloned()).ctx(ctx)?;
     let int = |name: &str| df.column(name).and_then(|c| c.i64().cloned()).ctx(ctx);
-    let (year, first, last, row) = (int("year")?, int("first_month")?, int("last_month")?, int(SOURCE_ROW)?);
-    let file = df.column(SOURCE_FILE).and_then(|c| c.str().cloned()).ctx(ctx)?;
-    let mut keep = Vec::with_capacity(df.height());
+    let (year, first, last) = (int("year")?, int("first_month")?, int("last_month")?);
+    let months = |i: usize| (year.get(i).unwrap_or(0), first.get(i).unwrap_or(1), last.get(i).unwrap_or(12));
+    let mut drop = Vec::with_capacity(df.height());
     let mut current: Option<&str> = None;
     let mut months_of_year: Vec<(i64, u16)> = Vec::new();
     for i in 0..df.height() {
@@ -703,7 +698,7 @@ fn drop_overlapping_enrollment(df: DataFrame, report: &mut TableReport, rejects:
             current = b;
             months_of_year.clear();
         }
-        let (y, f, l) = (year.get(i).unwrap_or(0), first.get(i).unwrap_or(1), last.get(i).unwrap_or(12));
+        let (y, f, l) = months(i);
         let bits: u16 = (f..=l).fold(0, |m, month| m | 1 << (month - 1));
         let slot = match months_of_year.iter().position(|(yy, _)| *yy == y) {
             Some(k) => k,
@@ -713,20 +708,16 @@ fn drop_overlapping_enrollment(df: DataFrame, report: &mut TableReport, rejects:
             }
         };
         let overlaps = months_of_year[slot].1 & bits != 0;
-        if overlaps {
-            let source = PathBuf::from(file.get(i).unwrap_or(""));
-            report.tally(&source, Tally::Withdrawn(OVERLAP_REASON));
-            let rejection = Rejection { reason: OVERLAP_REASON.into(), column: "first_month".into(), value: format!("{y} months {f}-{l}") };
-            let record = record_of(&df, i);
-            let record: Vec<(&str, String)> = record.iter().map(|(c, v)| (c.as_str(), v.clone())).collect();
-            rejects.write(Table::Enrollment, &source, row.get(i).unwrap_or(0) as u64, &rejection, &record)?;
-        } else {
+        if !overlaps {
             months_of_year[slot].1 |= bits;
         }
-        keep.push(!overlaps);
+        drop.push(overlaps);
     }
-    let mask: BooleanChunked = keep.into_iter().collect();
-    df.filter(&mask).ctx(ctx)
+    let why = |i: usize| {
+        let (y, f, l) = months(i);
+        Rejection { reason: OVERLAP_REASON.into(), column: "first_month".into(), value: format!("{y} months {f}-{l}") }
+    };
+    withdraw(df, Table::Enrollment, &drop, why, report, rejects)
 }
 
 #[cfg(test)]

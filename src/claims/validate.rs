@@ -1026,7 +1026,8 @@ fn canonical_batch(df: DataFrame, columns: &[Column]) -> PolarsResult<DataFrame>
     df.lazy().select(exprs).collect()
 }
 
-fn any_value_text(v: &AnyValue) -> String {
+/// A typed value as the reject file writes it: ISO dates, empty for missing.
+pub(super) fn any_value_text(v: &AnyValue) -> String {
     match v {
         AnyValue::Null => String::new(),
         AnyValue::String(s) => s.to_string(),

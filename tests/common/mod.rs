@@ -60,3 +60,14 @@ pub fn assert_same_results(
         assert!(x.3.equals_missing(&y.3), "{what}: {m} analysis file differs");
     }
 }
+
+/// A copy of the files of the flat folder `from` in a new folder `to` (a delivery to spoil).
+#[allow(dead_code)]
+pub fn copy_folder(from: &Path, to: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+    to.to_path_buf()
+}
