@@ -124,7 +124,7 @@ Examples:
         claims: PathBuf,
         #[arg(long, value_enum, default_value_t = Layout::Canonical)]
         layout: Layout,
-        /// Number of beneficiary shards; default one per 128 MiB of text or 16 MiB of Parquet input.
+        /// Number of beneficiary shards; default one per 64 MiB of text or 8 MiB of Parquet input.
         #[arg(long)]
         shards: Option<u32>,
         /// The prepared extract to write.

@@ -93,6 +93,11 @@ pub fn recognise(path: &Path) -> Option<CclfFile> {
     Some(CclfFile { path: path.to_path_buf(), number, delivered })
 }
 
+/// Every file the CCLF layout reads in `dir`.
+pub(super) fn input_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(discover(dir)?.0.into_values().flatten().map(|f| f.path).collect())
+}
+
 fn discover(dir: &Path) -> Result<(BTreeMap<char, Vec<CclfFile>>, Vec<String>)> {
     let mut files: BTreeMap<char, Vec<CclfFile>> = BTreeMap::new();
     let mut passed_over = Vec::new();

@@ -35,7 +35,8 @@
 
 use super::rif::{self, Ingests};
 use super::schema::{Column as ColumnSpec, ColumnType, Table};
-use super::sink::{Cell, FileFormat, TableSink};
+use super::sink::Cell;
+use super::spill::{PartitionSpill, Spilled};
 use super::validate::{DelimitedRecords, Records, RejectWriter, Rejection, SinkFor, Tally, TableReport};
 use crate::error::{AscqrError, PolarsContext, Result};
 use polars::prelude::*;
@@ -381,6 +382,11 @@ fn kind_of(name: &str) -> Option<Found> {
 }
 
 /// The files of a CCW delivery by kind, and the files passed over with the reason.
+/// Every file the CCW layout reads in `dir` (data files; their `.fts` layouts are read too).
+pub(super) fn input_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(discover(dir)?.0.into_values().flatten().collect())
+}
+
 fn discover(dir: &Path) -> Result<(BTreeMap<Kind, Vec<PathBuf>>, Vec<String>)> {
     let mut files: BTreeMap<Kind, Vec<PathBuf>> = BTreeMap::new();
     let mut passed_over = Vec::new();
@@ -432,17 +438,14 @@ const SOURCE_FILE: &str = "_source_file";
 const SOURCE_ROW: &str = "_source_row";
 const CLAIM_FOUND: &str = "_claim_found";
 
-/// Writes every row of `files` (only the `names` columns, as text) into per-shard Parquet parts
-/// under `dir`. A claim file's rows are counted here as read and merged into their lines; a line
-/// file's rows are counted when they are mapped, after the join.
-fn stage(files: &[PathBuf], names: &[String], dir: &Path, shards: u32, report: &mut TableReport, claim_file: bool) -> Result<()> {
+/// Spills every row of `files` (only the `names` columns, as text) by shard under `dir`
+/// ([`super::spill`]). A claim file's rows are counted here as read and merged into their lines;
+/// a line file's rows are counted when they are mapped, after the join.
+fn stage(files: &[PathBuf], names: &[String], dir: &Path, shards: u32, report: &mut TableReport, claim_file: bool) -> Result<Spilled> {
     let mut columns: Vec<ColumnSpec> = names.iter().map(|n| ColumnSpec::plain(n.clone(), ColumnType::Str)).collect();
     columns.push(ColumnSpec::plain(SOURCE_FILE, ColumnType::Str));
     columns.push(ColumnSpec::plain(SOURCE_ROW, ColumnType::Int));
-    let batch = (200_000 / shards as usize).max(5_000);
-    let mut sinks = (0..shards)
-        .map(|i| TableSink::with_columns("staged", columns.clone(), &dir.join(format!("{i:05}.parquet")), FileFormat::Parquet, batch))
-        .collect::<Result<Vec<_>>>()?;
+    let mut spill = PartitionSpill::create(dir, "staged", columns, shards, 250_000)?;
     let bene_at = names.iter().position(|n| n == "BENE_ID").expect("BENE_ID is staged");
     for path in files {
         let mut records = open(path)?;
@@ -466,13 +469,10 @@ fn stage(files: &[PathBuf], names: &[String], dir: &Path, shards: u32, report: &
             };
             cells.push(Cell::Str(&file));
             cells.push(Cell::Int(row as i64));
-            sinks[shard as usize].push(&cells)?;
+            spill.push(shard, &cells)?;
         }
     }
-    for s in sinks {
-        s.finish()?;
-    }
-    Ok(())
+    spill.finish()
 }
 
 /// Rows of a joined, text-typed frame as [`Records`]: each row knows the file and row it was
@@ -527,11 +527,11 @@ impl Records for FrameRecords {
 const ORPHAN_REASON: &str = "claim line without its claim in the claims file (BENE_ID and CLM_ID)";
 
 /// Joins one shard's staged lines to their claims and maps them onto `table`.
-fn join_shard(claims_part: &Path, lines_part: &Path, table: Table, ing: &mut Ingests, rejects: &mut RejectWriter) -> Result<()> {
-    let ctx = || format!("joining {} and {}", lines_part.display(), claims_part.display());
+fn join_shard(claims: DataFrame, lines: DataFrame, shard: u32, table: Table, ing: &mut Ingests, rejects: &mut RejectWriter) -> Result<()> {
+    let ctx = || format!("joining shard {shard} of the {} lines and claims", table.name());
     let by_source = SortMultipleOptions::default().with_maintain_order(true);
-    let lines = crate::output::read_parquet(lines_part)?.sort([SOURCE_FILE, SOURCE_ROW], by_source.clone()).ctx(ctx)?;
-    let claims = crate::output::read_parquet(claims_part)?.sort([SOURCE_FILE, SOURCE_ROW], by_source).ctx(ctx)?;
+    let lines = lines.sort([SOURCE_FILE, SOURCE_ROW], by_source.clone()).ctx(ctx)?;
+    let claims = claims.sort([SOURCE_FILE, SOURCE_ROW], by_source).ctx(ctx)?;
     let keys = ["BENE_ID", "CLM_ID"];
     let line_names: Vec<String> = lines.get_column_names().iter().map(|n| n.to_string()).collect();
     let claim_only: Vec<Expr> = claims
@@ -585,21 +585,14 @@ pub fn ingest_ccw(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFor
         progress.set_message(format!("staging {} claims and lines", table.name()));
         let ingest = ing.get(table);
         ingest.report.files = files[&claims_kind].len() + files[&lines_kind].len();
-        stage(&files[&claims_kind], &names, &claims_dir, staging.shards, &mut ingest.report, true)?;
-        stage(&files[&lines_kind], &names, &lines_dir, staging.shards, &mut ingest.report, false)?;
+        let claims = stage(&files[&claims_kind], &names, &claims_dir, staging.shards, &mut ingest.report, true)?;
+        let lines = stage(&files[&lines_kind], &names, &lines_dir, staging.shards, &mut ingest.report, false)?;
         // A column no claims file has is taken from the line files alone, and the reverse.
         for shard in 0..staging.shards {
-            let part = format!("{shard:05}.parquet");
-            let (c, l) = (claims_dir.join(&part), lines_dir.join(&part));
-            let claims = drop_empty(&c)?;
-            let lines = drop_empty(&l)?;
-            write_part(&c, claims)?;
-            write_part(&l, lines)?;
-            join_shard(&c, &l, table, &mut ing, rejects)?;
+            join_shard(drop_empty(claims.read(shard)?)?, drop_empty(lines.read(shard)?)?, shard, table, &mut ing, rejects)?;
         }
-        for d in [claims_dir, lines_dir] {
-            std::fs::remove_dir_all(&d).map_err(|e| AscqrError::io(&d, e))?;
-        }
+        claims.remove()?;
+        lines.remove()?;
     }
     rif::inpatient(&files[&Kind::InpatientClaims], &open, &mut ing, rejects, progress)?;
     Ok((ing.finish()?, passed_over.into_iter().map(|p| format!("passed over {p}")).collect()))
@@ -607,21 +600,14 @@ pub fn ingest_ccw(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFor
 
 /// A staged part without the columns no file of its kind had (all empty), so the join takes
 /// each field from the file that carries it.
-fn drop_empty(path: &Path) -> Result<DataFrame> {
-    let df = crate::output::read_parquet(path)?;
+fn drop_empty(df: DataFrame) -> Result<DataFrame> {
     let keep: Vec<String> = df
         .columns()
         .iter()
         .filter(|c| c.name().starts_with('_') || ["BENE_ID", "CLM_ID"].contains(&c.name().as_str()) || c.null_count() < c.len() || c.is_empty())
         .map(|c| c.name().to_string())
         .collect();
-    df.select(keep).ctx(|| format!("reading {}", path.display()))
-}
-
-fn write_part(path: &Path, mut df: DataFrame) -> Result<()> {
-    let target = crate::output::TempPath::new(path)?;
-    ParquetWriter::new(target.create_file()?).finish(&mut df).ctx(|| format!("writing {}", path.display()))?;
-    target.commit()
+    df.select(keep).ctx(|| "reading staged CCW rows".to_string())
 }
 
 /// Writes a canonical extract (the five tables in `canonical`, as `ascqr synth` writes them) as

@@ -41,13 +41,16 @@
 //! and renamed into place when complete.
 
 use super::schema::{Column as ColumnSpec, ColumnType, Table};
-use super::sink::{Cell, FileFormat, TableSink};
+use super::sink::Cell;
+use super::spill::{PartitionSpill, Spilled};
 use super::validate::{any_value_text, AcceptedRows, Layout, RejectWriter, Rejection, Tally, TableReport, ANOTHER_BENEFICIARY};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::output::InputFile;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// The manifest of a prepared extract.
 pub const MANIFEST_FILE: &str = "ingest.json";
@@ -223,18 +226,20 @@ pub fn shard_files(dir: &Path, table: Table) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-/// A shard count from the input size: one shard per 128 MiB of text or 16 MiB of Parquet
-/// (Parquet is compressed many times over: the demo extract's 22 MB of Parquet took 1.3 GB to
-/// ingest as one shard, 0.68 GB as eight), at least one. A shard of one table is held in memory
-/// while it is sorted, so this bounds ingest's peak memory.
+/// A shard count from the input size: one shard per 64 MiB of text or 8 MiB of Parquet
+/// (Parquet is compressed many times over), at least one. A shard of one table is held in memory
+/// while it is sorted, so this bounds ingest's peak memory whatever the extract's size: on the
+/// national synthetic extracts about 0.8 GB at 8 MiB, 1.1 GB at 16 MiB (`benches/results/ingest.md`).
 pub fn auto_shards(text_bytes: u64, parquet_bytes: u64) -> u32 {
-    let units = text_bytes as f64 / (128u64 << 20) as f64 + parquet_bytes as f64 / (16u64 << 20) as f64;
+    let units = text_bytes as f64 / (64u64 << 20) as f64 + parquet_bytes as f64 / (8u64 << 20) as f64;
     (units.ceil() as u32).clamp(1, MAX_SHARDS)
 }
 
-fn input_bytes(dir: &Path) -> Result<(u64, u64)> {
+/// Bytes of text and of Parquet among the files `layout` reads in `dir` (not whatever else the
+/// folder holds: a synthetic extract's truth, say).
+fn input_bytes(dir: &Path, layout: Layout) -> Result<(u64, u64)> {
     let (mut text, mut parquet) = (0, 0);
-    for p in super::source::files_under(dir)? {
+    for p in super::validate::input_files(dir, layout)? {
         let len = p.metadata().map_err(|e| AscqrError::io(&p, e))?.len();
         if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("parquet")) {
             parquet += len;
@@ -245,29 +250,38 @@ fn input_bytes(dir: &Path) -> Result<(u64, u64)> {
     Ok((text, parquet))
 }
 
-/// Accepted rows of one table, split by beneficiary into shard part files (unsorted, with the
-/// file and row each came from).
+/// Accepted rows of one table, split by beneficiary into shards (unsorted, with the file and
+/// row each came from), spilled in runs ([`super::spill`]) so that memory does not grow with the
+/// extract or the shard count.
 struct ShardedSink {
+    table: Table,
     bene_col: usize,
     shards: u32,
-    sinks: Vec<TableSink>,
+    rows: PartitionSpill,
     /// Claim tables: (claim id, beneficiary, file, row) of every row, partitioned by claim id,
     /// for the check that a claim names one beneficiary ([`claims_naming_two_beneficiaries`]).
-    claim_index: Option<(usize, Vec<TableSink>)>,
+    claim_index: Option<(usize, PartitionSpill)>,
     /// The file rows last came from, as a path and as the text written beside each row: rows
     /// come a file at a time, so the text is made once per file, not once per row.
     file: (PathBuf, String),
+    /// Where the finished spills go for [`finish_shard`].
+    finished: Rc<RefCell<Vec<SpilledTable>>>,
+}
+
+/// A table's rows and claim index once read, waiting to be sorted shard by shard.
+struct SpilledTable {
+    table: Table,
+    rows: Spilled,
+    claim_index: Option<Spilled>,
 }
 
 const CLAIM_INDEX_SEED: u64 = 7;
+/// Rows per spilled run: one run is held in memory while it is written.
+const RUN_ROWS: usize = 250_000;
 
 /// The claim-index bucket of a claim id among `buckets`.
-fn claim_bucket(claim_id: &str, buckets: usize) -> usize {
-    (xxh64(claim_id.as_bytes(), CLAIM_INDEX_SEED) % buckets as u64) as usize
-}
-
-fn claim_index_path(staging: &Path, table: Table, bucket: u32) -> PathBuf {
-    staging.join("_parts").join(format!("{}_claims", table.name())).join(format!("{bucket:05}.parquet"))
+fn claim_bucket(claim_id: &str, buckets: u32) -> u32 {
+    (xxh64(claim_id.as_bytes(), CLAIM_INDEX_SEED) % u64::from(buckets)) as u32
 }
 
 fn claim_index_columns() -> Vec<ColumnSpec> {
@@ -281,30 +295,21 @@ fn part_columns(table: Table) -> Vec<ColumnSpec> {
     columns
 }
 
-fn part_path(staging: &Path, table: Table, shard: u32) -> PathBuf {
-    staging.join("_parts").join(table.name()).join(format!("{shard:05}.parquet"))
-}
-
 impl ShardedSink {
-    fn create(staging: &Path, table: Table, shards: u32) -> Result<Self> {
+    fn create(staging: &Path, table: Table, shards: u32, finished: Rc<RefCell<Vec<SpilledTable>>>) -> Result<Self> {
         let columns = part_columns(table);
         let bene_col = columns.iter().position(|c| c.name == "bene_id").expect("every table has bene_id");
-        // Every shard buffers a batch: keep the total near 200,000 rows whatever the count.
-        let batch = (200_000 / shards as usize).max(5_000);
-        let sinks = (0..shards)
-            .map(|i| TableSink::with_columns(table.name(), columns.clone(), &part_path(staging, table, i), FileFormat::Parquet, batch))
-            .collect::<Result<Vec<_>>>()?;
+        let parts = staging.join("_parts");
+        let rows = PartitionSpill::create(&parts.join(table.name()), table.name(), columns.clone(), shards, RUN_ROWS)?;
         let claim_index = match table {
             Table::Carrier | Table::Outpatient | Table::Inpatient => {
                 let at = columns.iter().position(|c| c.name == "claim_id").expect("claim tables have claim_id");
-                let index = (0..shards)
-                    .map(|i| TableSink::with_columns("claim index", claim_index_columns(), &claim_index_path(staging, table, i), FileFormat::Parquet, batch))
-                    .collect::<Result<Vec<_>>>()?;
-                Some((at, index))
+                let dir = parts.join(format!("{}_claims", table.name()));
+                Some((at, PartitionSpill::create(&dir, "claim index", claim_index_columns(), shards, 4 * RUN_ROWS)?))
             }
             _ => None,
         };
-        Ok(ShardedSink { bene_col, shards, sinks, claim_index, file: (PathBuf::new(), String::new()) })
+        Ok(ShardedSink { table, bene_col, shards, rows, claim_index, file: (PathBuf::new(), String::new()), finished })
     }
 }
 
@@ -324,12 +329,12 @@ impl AcceptedRows for ShardedSink {
         row_cells.push(Cell::Int(row as i64));
         if let Some((at, index)) = self.claim_index.as_mut() {
             let bucket = match cells[*at] {
-                Cell::Str(id) => claim_bucket(id, index.len()),
+                Cell::Str(id) => claim_bucket(id, index.partitions()),
                 _ => 0,
             };
-            index[bucket].push(&[cells[*at], cells[self.bene_col], Cell::Str(file), Cell::Int(row as i64)])?;
+            index.push(bucket, &[cells[*at], cells[self.bene_col], Cell::Str(file), Cell::Int(row as i64)])?;
         }
-        self.sinks[shard as usize].push(&row_cells)
+        self.rows.push(shard, &row_cells)
     }
 
     fn checks_keys_later(&self) -> bool {
@@ -338,40 +343,26 @@ impl AcceptedRows for ShardedSink {
 
     fn push_frame(&mut self, mut df: DataFrame, file: &Path, rows: &[u64]) -> Result<()> {
         let ctx = || format!("sharding rows of {}", file.display());
-        let mut rows_of_shard: Vec<Vec<IdxSize>> = vec![Vec::new(); self.shards as usize];
-        for (i, id) in df.column("bene_id").and_then(|c| c.str().cloned()).ctx(ctx)?.iter().enumerate() {
-            rows_of_shard[id.map_or(0, |id| shard_of(id, self.shards)) as usize].push(i as IdxSize);
-        }
+        let partition_by = |df: &DataFrame, column: &str, of: &dyn Fn(&str) -> u32| -> Result<Vec<u32>> {
+            Ok(df.column(column).and_then(|c| c.str().cloned()).ctx(ctx)?.iter().map(|id| id.map_or(0, of)).collect())
+        };
+        let shards = self.shards;
+        let shard_of_row = partition_by(&df, "bene_id", &|id| shard_of(id, shards))?;
         let n = df.height();
         df.with_column(Column::new(SOURCE_FILE.into(), vec![file.display().to_string(); n])).ctx(ctx)?;
         df.with_column(Column::new(SOURCE_ROW.into(), rows.iter().map(|&r| r as i64).collect::<Vec<_>>())).ctx(ctx)?;
-        for (s, idx) in rows_of_shard.into_iter().enumerate() {
-            if idx.is_empty() {
-                continue;
-            }
-            let part = df.take(&IdxCa::from_vec("row".into(), idx)).ctx(ctx)?;
-            self.sinks[s].write_frame(&part)?;
-        }
+        self.rows.push_frame(&df, &shard_of_row)?;
         if let Some((_, index)) = self.claim_index.as_mut() {
-            let mut rows_of_bucket: Vec<Vec<IdxSize>> = vec![Vec::new(); index.len()];
-            for (i, id) in df.column("claim_id").and_then(|c| c.str().cloned()).ctx(ctx)?.iter().enumerate() {
-                let b = id.map_or(0, |id| claim_bucket(id, index.len()));
-                rows_of_bucket[b].push(i as IdxSize);
-            }
-            let keys = df.select(["claim_id", "bene_id", SOURCE_FILE, SOURCE_ROW]).ctx(ctx)?;
-            for (b, idx) in rows_of_bucket.into_iter().enumerate() {
-                if !idx.is_empty() {
-                    index[b].write_frame(&keys.take(&IdxCa::from_vec("row".into(), idx)).ctx(ctx)?)?;
-                }
-            }
+            let buckets = index.partitions();
+            let bucket_of_row = partition_by(&df, "claim_id", &|id| claim_bucket(id, buckets))?;
+            index.push_frame(&df.select(["claim_id", "bene_id", SOURCE_FILE, SOURCE_ROW]).ctx(ctx)?, &bucket_of_row)?;
         }
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
-        for sink in self.sinks.into_iter().chain(self.claim_index.into_iter().flat_map(|(_, index)| index)) {
-            sink.finish()?;
-        }
+        let spilled = SpilledTable { table: self.table, rows: self.rows.finish()?, claim_index: self.claim_index.map(|(_, index)| index.finish()).transpose()? };
+        self.finished.borrow_mut().push(spilled);
         Ok(())
     }
 }
@@ -389,7 +380,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
             out.display()
         )));
     }
-    let (text_bytes, parquet_bytes) = input_bytes(claims)?;
+    let (text_bytes, parquet_bytes) = input_bytes(claims, options.layout)?;
     let (shards, shards_chosen) = match options.shards {
         Some(n) if n == 0 || n > MAX_SHARDS => {
             return Err(AscqrError::InvalidOption(format!("--shards {n}: the shard count must be between 1 and {MAX_SHARDS}")));
@@ -397,7 +388,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
         Some(n) => (n, "given".to_string()),
         None => (
             auto_shards(text_bytes, parquet_bytes),
-            format!("from the input size ({text_bytes} bytes of text, {parquet_bytes} bytes of Parquet): one per 128 MiB of text or 16 MiB of Parquet"),
+            format!("from the input size ({text_bytes} bytes of text, {parquet_bytes} bytes of Parquet): one per 64 MiB of text or 8 MiB of Parquet"),
         ),
     };
     let name = out.file_name().ok_or_else(|| AscqrError::InvalidOption(format!("{} is not a folder path", out.display())))?;
@@ -409,23 +400,34 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
     let staged = StagingDir(Some(staging.clone()));
 
     let mut rejects = RejectWriter::create(&staging.join(REJECTS_FILE))?;
-    let mut sink_for = |t: Table| -> Result<Option<Box<dyn AcceptedRows>>> { Ok(Some(Box::new(ShardedSink::create(&staging, t, shards)?))) };
+    let finished: Rc<RefCell<Vec<SpilledTable>>> = Rc::default();
+    let mut sink_for = |t: Table| -> Result<Option<Box<dyn AcceptedRows>>> { Ok(Some(Box::new(ShardedSink::create(&staging, t, shards, finished.clone())?))) };
     let ccw_staging = super::ccw::Staging { dir: staging.join("_staged"), shards };
     let (mut tables, layout_notes) = super::validate::read_layout(claims, options.layout, &mut rejects, &mut sink_for, &ccw_staging, progress)?;
     if ccw_staging.dir.exists() {
         std::fs::remove_dir_all(&ccw_staging.dir).map_err(|e| AscqrError::io(&ccw_staging.dir, e))?;
     }
-    for report in &mut tables {
-        let table = Table::from_name(&report.table).expect("reports name canonical tables");
+    for spilled in finished.take() {
+        let table = spilled.table;
+        let report = tables
+            .iter_mut()
+            .find(|r| r.table == table.name())
+            .ok_or_else(|| AscqrError::Other(format!("internal: no report for the {} rows read", table.name())))?;
         progress.set_message(format!("checking {} claims", table.name()));
-        let two_beneficiaries = claims_naming_two_beneficiaries(&staging, table, shards)?;
+        let two_beneficiaries = match spilled.claim_index {
+            Some(index) => claims_naming_two_beneficiaries(index)?,
+            None => Default::default(),
+        };
         progress.set_message(format!("sorting {} shards", table.name()));
+        tracing::debug!(table = table.name(), "sorting shards");
         for shard in 0..shards {
-            finish_shard(&staging, table, shard, report, &mut rejects, &two_beneficiaries)?;
+            finish_shard(&staging, &spilled.rows, table, shard, report, &mut rejects, &two_beneficiaries)?;
         }
+        spilled.rows.remove()?;
     }
     std::fs::remove_dir_all(staging.join("_parts")).map_err(|e| AscqrError::io(staging.join("_parts"), e))?;
     rejects.finish()?;
+    tracing::debug!("counting ASC lines outside enrollment");
     let mut asc_lines_outside_enrollment = 0;
     for shard in 0..shards {
         asc_lines_outside_enrollment += asc_lines_outside_enrollment_in(&staging, shard)?;
@@ -517,17 +519,11 @@ impl Drop for StagingDir {
 /// Rows (file, row) of claim lines or stays that name another beneficiary than the claim's
 /// first row (in read order). Each claim's rows are in one bucket of the claim index, so one
 /// bucket at a time is held in memory.
-fn claims_naming_two_beneficiaries(staging: &Path, table: Table, buckets: u32) -> Result<std::collections::HashSet<(String, i64)>> {
+fn claims_naming_two_beneficiaries(index: Spilled) -> Result<std::collections::HashSet<(String, i64)>> {
     let mut found = std::collections::HashSet::new();
-    if !matches!(table, Table::Carrier | Table::Outpatient | Table::Inpatient) {
-        return Ok(found);
-    }
-    for b in 0..buckets {
-        let path = claim_index_path(staging, table, b);
-        let ctx = || format!("checking {}", path.display());
-        let df = crate::output::read_parquet(&path)?
-            .sort(["claim_id", SOURCE_FILE, SOURCE_ROW], SortMultipleOptions::default().with_maintain_order(true))
-            .ctx(ctx)?;
+    for b in 0..index.partitions() {
+        let ctx = || "checking that each claim names one beneficiary".to_string();
+        let df = index.read(b)?.sort(["claim_id", SOURCE_FILE, SOURCE_ROW], SortMultipleOptions::default().with_maintain_order(true)).ctx(ctx)?;
         let text = |c: &str| df.column(c).and_then(|s| s.str().cloned()).ctx(ctx);
         let (claims, benes, files) = (text("claim_id")?, text("bene_id")?, text(SOURCE_FILE)?);
         let rows = df.column(SOURCE_ROW).and_then(|s| s.i64().cloned()).ctx(ctx)?;
@@ -543,8 +539,8 @@ fn claims_naming_two_beneficiaries(staging: &Path, table: Table, buckets: u32) -
                 _ => first = Some((claim, bene)),
             }
         }
-        std::fs::remove_file(&path).map_err(|e| AscqrError::io(&path, e))?;
     }
+    index.remove()?;
     Ok(found)
 }
 
@@ -583,16 +579,16 @@ fn withdraw(df: DataFrame, table: Table, drop: &[bool], why: impl Fn(usize) -> R
 /// repeated key, overlapping enrollment — and writes the shard file.
 fn finish_shard(
     staging: &Path,
+    rows: &Spilled,
     table: Table,
     shard: u32,
     report: &mut TableReport,
     rejects: &mut RejectWriter,
     two_beneficiaries: &std::collections::HashSet<(String, i64)>,
 ) -> Result<()> {
-    let part = part_path(staging, table, shard);
-    let ctx = || format!("sorting {}", part.display());
+    let ctx = || format!("sorting shard {shard} of {}", table.name());
     let by_source = SortMultipleOptions::default().with_maintain_order(true);
-    let mut df = crate::output::read_parquet(&part)?.sort([String::from("bene_id"), SOURCE_FILE.into(), SOURCE_ROW.into()], by_source.clone()).ctx(ctx)?;
+    let mut df = sorted_by(rows.read(shard)?, &["bene_id", SOURCE_FILE, SOURCE_ROW]).ctx(ctx)?;
     // A claim's lines naming another beneficiary than its first (read order). For a stay, a
     // second row of the same claim is a repeated claim whichever beneficiary it names.
     if !two_beneficiaries.is_empty() {
@@ -614,22 +610,40 @@ fn finish_shard(
     }
     // Repeated keys: the first row read is kept.
     if let Some((key, reason)) = super::validate::repeated_key(table) {
-        let with_index = df.clone().lazy().with_row_index("_at", None).sort(
-            key.iter().map(|k| k.to_string()).chain([SOURCE_FILE.to_string(), SOURCE_ROW.to_string()]).collect::<Vec<_>>(),
-            by_source.clone(),
-        );
-        let sorted = with_index.collect().ctx(ctx)?;
-        let at = sorted.column("_at").and_then(|c| c.idx().cloned()).ctx(ctx)?;
-        let key_text: Vec<Vec<String>> = key.iter().map(|k| record_column(&sorted, k)).collect::<Result<_>>()?;
+        // Only the key and read-order columns are sorted; a row repeats the key of the row
+        // before it in that order unless it is the first of its key.
+        let sort_by: Vec<String> = key.iter().map(|k| k.to_string()).chain([SOURCE_FILE.to_string(), SOURCE_ROW.to_string()]).collect();
+        let same_as_previous = key
+            .iter()
+            .map(|k| col(*k).eq_missing(col(*k).shift(lit(1))))
+            .reduce(|a, b| a.and(b))
+            .expect("a key has columns")
+            .and(col("_position").gt(lit(0)));
+        let repeats = df
+            .clone()
+            .lazy()
+            .select(sort_by.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
+            .with_row_index("_at", None)
+            .sort(sort_by.clone(), by_source.clone())
+            .with_row_index("_position", None)
+            .filter(same_as_previous)
+            .select([col("_at")])
+            .collect()
+            .ctx(ctx)?;
         let mut drop = vec![false; df.height()];
-        for j in 1..sorted.height() {
-            if key_text.iter().all(|c| c[j] == c[j - 1]) {
-                drop[at.get(j).unwrap_or(0) as usize] = true;
-            }
+        for at in repeats.column("_at").and_then(|c| c.idx().cloned()).ctx(ctx)?.into_no_null_iter() {
+            drop[at as usize] = true;
         }
         let last = key[key.len() - 1];
-        let shown = record_column(&df, last)?;
-        df = withdraw(df, table, &drop, |i| Rejection { reason: reason.into(), column: last.into(), value: shown[i].clone() }, report, rejects)?;
+        let shown = df.column(last).ctx(ctx)?.clone();
+        df = withdraw(
+            df,
+            table,
+            &drop,
+            |i| Rejection { reason: reason.into(), column: last.into(), value: any_value_text(&shown.get(i).unwrap_or(AnyValue::Null)) },
+            report,
+            rejects,
+        )?;
     }
     let df = if table == Table::Enrollment { drop_overlapping_enrollment(df, report, rejects)? } else { df };
     let mut out = df.drop_many([SOURCE_FILE, SOURCE_ROW]);
@@ -640,14 +654,23 @@ fn finish_shard(
         .with_statistics(StatisticsOptions::full())
         .finish(&mut out)
         .ctx(|| format!("writing {}", path.display()))?;
-    target.commit()?;
-    std::fs::remove_file(&part).map_err(|e| AscqrError::io(&part, e))
+    target.commit()
 }
 
-/// One column of a frame as text, one entry per row (missing as empty).
-fn record_column(df: &DataFrame, name: &str) -> Result<Vec<String>> {
-    let c = df.column(name).ctx(|| format!("reading {name}"))?;
-    Ok((0..df.height()).map(|i| any_value_text(&c.get(i).unwrap_or(AnyValue::Null))).collect())
+/// `df` sorted by `by` (ties in their order in `df`), column by column: each column is dropped
+/// once its sorted copy is made, so a shard is held about once, not twice as a whole-frame sort
+/// would hold it.
+fn sorted_by(df: DataFrame, by: &[&str]) -> PolarsResult<DataFrame> {
+    let order = df
+        .select(by.iter().copied())?
+        .lazy()
+        .with_row_index("_row", None)
+        .sort(by.iter().copied(), SortMultipleOptions::default().with_maintain_order(true))
+        .select([col("_row")])
+        .collect()?;
+    let order = order.column("_row")?.idx()?.clone();
+    let columns = df.into_columns().into_iter().map(|c| c.take(&order)).collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(order.len(), columns)
 }
 
 /// Counts one shard's ASC lines whose service month is in no enrollment row of their beneficiary.
@@ -763,9 +786,11 @@ mod tests {
     #[test]
     fn auto_shards_grow_with_the_input() {
         assert_eq!(auto_shards(0, 0), 1);
-        assert_eq!(auto_shards(100 << 20, 0), 1);
-        assert_eq!(auto_shards(0, 20 << 20), 2);
-        assert_eq!(auto_shards(0, 200 << 20), 13);
-        assert_eq!(auto_shards(2 << 30, 0), 16);
+        assert_eq!(auto_shards(60 << 20, 0), 1);
+        assert_eq!(auto_shards(100 << 20, 0), 2);
+        assert_eq!(auto_shards(0, 20 << 20), 3);
+        assert_eq!(auto_shards(0, 200 << 20), 25);
+        assert_eq!(auto_shards(2 << 30, 0), 32);
+        assert_eq!(auto_shards(u64::MAX, 0), MAX_SHARDS);
     }
 }

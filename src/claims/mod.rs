@@ -8,6 +8,7 @@ pub mod schema;
 pub mod shapes;
 pub mod sink;
 pub mod source;
+pub mod spill;
 pub mod validate;
 
 pub use schema::{ColumnType, Table};

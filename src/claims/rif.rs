@@ -48,6 +48,15 @@ fn names_kind(name: &str, kind: RifKind) -> bool {
     name.split(['-', '_', '.']).any(|w| w.starts_with(stem) || w.strip_prefix('b').is_some_and(|w| w.starts_with(stem) && kind == RifKind::Carrier))
 }
 
+/// Every file the RIF layout reads in `dir`.
+pub(super) fn input_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for kind in RifKind::ALL {
+        files.extend(rif_files(dir, kind)?);
+    }
+    Ok(files)
+}
+
 fn rif_files(dir: &Path, kind: RifKind) -> Result<Vec<PathBuf>> {
     let out: Vec<PathBuf> = super::source::files_under(dir)?
         .into_iter()

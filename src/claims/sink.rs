@@ -118,12 +118,85 @@ enum Writer {
     Csv(csv::Writer<std::io::BufWriter<std::fs::File>>),
 }
 
-/// Streams rows of one canonical table (or any fixed list of columns) to one file.
-pub struct TableSink {
+/// Typed rows buffered in column builders until taken as one frame: what [`TableSink`] writes
+/// a batch at a time, and what [`super::spill::PartitionSpill`] writes a run at a time.
+pub struct RowBuffer {
     table: String,
     columns: Vec<ColumnSpec>,
     builders: Vec<Builder>,
     pending: usize,
+    capacity: usize,
+}
+
+impl RowBuffer {
+    pub fn new(table: &str, columns: Vec<ColumnSpec>, capacity: usize) -> Self {
+        let builders = columns.iter().map(|c| Builder::new(c, capacity)).collect();
+        RowBuffer { table: table.to_string(), columns, builders, pending: 0, capacity }
+    }
+
+    pub fn columns(&self) -> &[ColumnSpec] {
+        &self.columns
+    }
+
+    /// Rows pushed since the last [`RowBuffer::take`].
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Appends one row; `cells` must follow the column order. A cell whose type does not match
+    /// its column is a programming error in the caller and is reported, not buffered.
+    pub fn push(&mut self, cells: &[Cell<'_>]) -> Result<()> {
+        if cells.len() != self.columns.len() {
+            return Err(AscqrError::Other(format!(
+                "internal: {} row has {} cells, table has {} columns",
+                self.table,
+                cells.len(),
+                self.columns.len()
+            )));
+        }
+        for (i, (b, cell)) in self.builders.iter_mut().zip(cells).enumerate() {
+            match (b, *cell) {
+                (Builder::Str(b), Cell::Str(s)) => b.append_value(s),
+                (Builder::Str(b), Cell::Null) => b.append_null(),
+                (Builder::Date(b), Cell::Date(d)) => b.append_value(d),
+                (Builder::Date(b), Cell::Null) => b.append_null(),
+                (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
+                (Builder::Int(b), Cell::Null) => b.append_null(),
+                (Builder::Float(b), Cell::Float(v)) => b.append_value(v),
+                (Builder::Float(b), Cell::Int(v)) => b.append_value(v as f64),
+                (Builder::Float(b), Cell::Null) => b.append_null(),
+                (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
+                (Builder::Bool(b), Cell::Null) => b.append_null(),
+                (_, other) => {
+                    let msg = format!("internal: {}.{} cannot hold {:?}", self.table, self.columns[i].name, other);
+                    return Err(AscqrError::Other(msg));
+                }
+            }
+        }
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// The rows pushed so far as one frame; the buffer starts empty again.
+    pub fn take(&mut self) -> Result<DataFrame> {
+        let cap = self.capacity;
+        let cols: Vec<Column> = self
+            .builders
+            .iter_mut()
+            .zip(&self.columns)
+            .map(|(b, c)| std::mem::replace(b, Builder::new(c, cap)).finish())
+            .collect();
+        let df = DataFrame::new(self.pending, cols).ctx(|| format!("building a batch of {}", self.table))?;
+        self.pending = 0;
+        Ok(df)
+    }
+}
+
+/// Streams rows of one canonical table (or any fixed list of columns) to one file.
+pub struct TableSink {
+    table: String,
+    columns: Vec<ColumnSpec>,
+    buffer: RowBuffer,
     batch_rows: usize,
     rows_written: u64,
     writer: Option<Writer>,
@@ -159,12 +232,11 @@ impl TableSink {
             }
         };
         let n_columns = columns.len();
-        let builders = columns.iter().map(|c| Builder::new(c, batch_rows.min(4096))).collect();
+        let buffer = RowBuffer::new(name, columns.clone(), batch_rows.min(4096));
         Ok(TableSink {
             table: name.to_string(),
             columns,
-            builders,
-            pending: 0,
+            buffer,
             batch_rows: batch_rows.max(1),
             rows_written: 0,
             writer: Some(writer),
@@ -184,18 +256,17 @@ impl TableSink {
         self.push(&borrowed)
     }
 
-    /// Appends one row; `cells` must follow the table's column order. A cell whose type does not
-    /// match its column is a programming error in the caller and is reported, not written.
+    /// Appends one row; `cells` must follow the table's column order (see [`RowBuffer::push`]).
     pub fn push(&mut self, cells: &[Cell<'_>]) -> Result<()> {
-        if cells.len() != self.columns.len() {
-            return Err(AscqrError::Other(format!(
-                "internal: {} row has {} cells, table has {} columns",
-                self.table,
-                cells.len(),
-                self.columns.len()
-            )));
-        }
         if let Some(Writer::Csv(w)) = self.writer.as_mut() {
+            if cells.len() != self.columns.len() {
+                return Err(AscqrError::Other(format!(
+                    "internal: {} row has {} cells, table has {} columns",
+                    self.table,
+                    cells.len(),
+                    self.columns.len()
+                )));
+            }
             let mut text = std::mem::take(&mut self.text_row);
             for (i, cell) in cells.iter().enumerate() {
                 text[i].clear();
@@ -208,27 +279,8 @@ impl TableSink {
             self.rows_written += 1;
             return Ok(());
         }
-        for (i, (b, cell)) in self.builders.iter_mut().zip(cells).enumerate() {
-            match (b, *cell) {
-                (Builder::Str(b), Cell::Str(s)) => b.append_value(s),
-                (Builder::Str(b), Cell::Null) => b.append_null(),
-                (Builder::Date(b), Cell::Date(d)) => b.append_value(d),
-                (Builder::Date(b), Cell::Null) => b.append_null(),
-                (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
-                (Builder::Int(b), Cell::Null) => b.append_null(),
-                (Builder::Float(b), Cell::Float(v)) => b.append_value(v),
-                (Builder::Float(b), Cell::Int(v)) => b.append_value(v as f64),
-                (Builder::Float(b), Cell::Null) => b.append_null(),
-                (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
-                (Builder::Bool(b), Cell::Null) => b.append_null(),
-                (_, other) => {
-                    let msg = format!("internal: {}.{} cannot hold {:?}", self.table, self.columns[i].name, other);
-                    return Err(AscqrError::Other(msg));
-                }
-            }
-        }
-        self.pending += 1;
-        if self.pending >= self.batch_rows {
+        self.buffer.push(cells)?;
+        if self.buffer.pending() >= self.batch_rows {
             self.flush()?;
         }
         Ok(())
@@ -258,23 +310,15 @@ impl TableSink {
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.pending == 0 {
+        if self.buffer.pending() == 0 {
             return Ok(());
         }
-        let cap = self.batch_rows.min(4096);
-        let cols: Vec<Column> = self
-            .builders
-            .iter_mut()
-            .zip(&self.columns)
-            .map(|(b, c)| std::mem::replace(b, Builder::new(c, cap)).finish())
-            .collect();
-        let df = DataFrame::new(self.pending, cols).ctx(|| format!("building a batch of {}", self.table))?;
+        let df = self.buffer.take()?;
         let path = &self.path;
         if let Some(Writer::Parquet(w)) = self.writer.as_mut() {
             w.write_batch(&df).ctx(|| format!("writing {}", path.display()))?;
         }
-        self.rows_written += self.pending as u64;
-        self.pending = 0;
+        self.rows_written += df.height() as u64;
         Ok(())
     }
 

@@ -1064,6 +1064,22 @@ impl Layout {
     }
 }
 
+/// Every data file `layout` reads in `claims_dir` (what sizes the extract's shards).
+pub fn input_files(claims_dir: &Path, layout: Layout) -> Result<Vec<std::path::PathBuf>> {
+    match layout {
+        Layout::Canonical => {
+            let mut files = Vec::new();
+            for table in Table::ALL {
+                files.extend(super::source::table_files(claims_dir, table)?.into_iter().map(|f| f.path));
+            }
+            Ok(files)
+        }
+        Layout::Rif => super::rif::input_files(claims_dir),
+        Layout::Ccw => super::ccw::input_files(claims_dir),
+        Layout::Cclf => super::cclf::input_files(claims_dir),
+    }
+}
+
 /// Where each table's accepted rows go (`None`: nowhere, a dry run).
 pub type SinkFor<'a> = dyn FnMut(Table) -> Result<Option<Box<dyn AcceptedRows>>> + 'a;
 
