@@ -30,7 +30,7 @@
 //! variables. The procedures a rule holds and its joins grow with a batch, not with the extract
 //! (README, "Memory against years"). This relies on every line of a claim naming the same
 //! beneficiary, as in CMS's files and `ascqr synth`'s: validation quarantines a line that names
-//! another (`claims::validate::OneBeneficiaryPerClaim`); unchecked, such a claim would be split
+//! another (`claims::extract`, "a claim line naming another beneficiary"); unchecked, such a claim would be split
 //! between batches.
 
 use crate::claims::{collect_compact, compact_text, scan_table, Table};

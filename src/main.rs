@@ -158,23 +158,6 @@ Examples:
         #[arg(long)]
         report_json: Option<PathBuf>,
     },
-    /// Convert a CMS RIF extract into the canonical model (accepted rows only).
-    #[command(after_help = "\
-Example:
-  ascqr import --claims rif_extract --out claims --rejects rif_rejects.csv")]
-    Import {
-        /// Directory of RIF files (beneficiary*, carrier*, outpatient*, inpatient*; pipe-delimited).
-        #[arg(long)]
-        claims: PathBuf,
-        /// Output directory for the canonical extract.
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, value_enum, default_value_t = FileFormat::Parquet)]
-        format: FileFormat,
-        /// Reject file. Default: OUT/rejects.csv
-        #[arg(long)]
-        rejects: Option<PathBuf>,
-    },
     /// Build a measure's cohort with its attrition table and 7-day outcome.
     #[command(after_help = "\
 Writes OUT/cohort.parquet (index procedures: procedure_id = the ASC facility claim, beneficiary,
@@ -891,15 +874,6 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 let json = serde_json::to_vec_pretty(&report).map_err(|e| ascqr::AscqrError::Other(e.to_string()))?;
                 ascqr::output::write_atomic(&path, &json)?;
             }
-        }
-        Command::Import { claims, out, format, rejects } => {
-            std::fs::create_dir_all(&out).map_err(|e| ascqr::AscqrError::io(&out, e))?;
-            let rejects = rejects.unwrap_or_else(|| out.join("rejects.csv"));
-            let bar = progress_bar(0, "import");
-            let report = ascqr::claims::import_rif(&claims, &out, format, &rejects, &bar)?;
-            bar.finish_and_clear();
-            print!("{}", report.summary_table());
-            println!("canonical extract: {}\nreject file: {}", out.display(), rejects.display());
         }
         Command::Cohort { claims, measure, period, dictionary, ccn_crosswalk, batch_beneficiaries, out } => {
             let period = period.as_deref().map(ascqr::cohort::Period::parse).transpose()?;

@@ -11,13 +11,13 @@ fn help_documents_every_command_with_examples_and_exit_codes() {
     let out = ascqr().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for word in ["synth", "validate", "import", "demo", "Exit codes", "RUST_LOG"] {
+    for word in ["synth", "ingest", "validate", "demo", "Exit codes", "RUST_LOG"] {
         assert!(text.contains(word), "--help lacks {word}");
     }
     for cmd in [
         "synth",
+        "ingest",
         "validate",
-        "import",
         "cohort",
         "features",
         "eligibility",

@@ -1,9 +1,7 @@
 //! The CMS RIF source adapter on a real example of the layout (CMS Beneficiary FHIR Data Server
 //! test resources, CC0; a copy lives in tests/data/rif-synthea).
 
-mod common;
-
-use ascqr::claims::{import_rif, scan_table, validate, FileFormat, Layout, Table};
+use ascqr::claims::{scan_table, validate, Layout, Table};
 use indicatif::ProgressBar;
 use polars::prelude::*;
 use std::path::PathBuf;
@@ -33,15 +31,12 @@ fn the_rif_sample_validates_with_every_row_accounted_for() {
 }
 
 #[test]
-fn importing_the_rif_sample_gives_a_canonical_extract_that_validates_cleanly() {
+fn ingesting_the_rif_sample_gives_canonical_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("canonical");
-    std::fs::create_dir_all(&out).unwrap();
-    let bar = ProgressBar::hidden();
-    import_rif(&sample(), &out, FileFormat::Parquet, &dir.path().join("import_rejects.csv"), &bar).unwrap();
-    let report = validate(&out, Layout::Canonical, &dir.path().join("rejects.csv"), &bar).unwrap();
-    assert_eq!(report.total_rejected(), 0);
-    let out = common::extract(&out);
+    let out = dir.path().join("extract");
+    let options = ascqr::claims::IngestOptions { layout: Layout::Rif, shards: Some(3) };
+    let manifest = ascqr::claims::ingest(&sample(), &options, &out, &ProgressBar::hidden()).unwrap();
+    assert_eq!(manifest.total_rejected(), 0);
 
     // Monthly buy-in code 3 (Part A and B) with a blank HMO indicator is a year of
     // fee-for-service A and B: one enrollment row.

@@ -290,7 +290,6 @@ pub fn ingest_cclf(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFo
 }
 
 fn beneficiaries(files: &[CclfFile], xref: &HashMap<String, String>, ing: &mut Ingests, rejects: &mut RejectWriter) -> Result<()> {
-    let mut seen: BTreeMap<String, (PathBuf, u64, Row)> = BTreeMap::new();
     let mut enrol = Row::new(Table::Enrollment);
     for f in files {
         let delivered = f.delivered.ok_or_else(|| {
@@ -322,27 +321,10 @@ fn beneficiaries(files: &[CclfFile], xref: &HashMap<String, String>, ing: &mut I
             cells.set("birth_date", r.get("BENE_DOB"));
             cells.set("sex", r.get("BENE_SEX_CD"));
             cells.set("death_date", r.get("BENE_DEATH_DT"));
-            match id {
-                None => {
-                    cells.push(bene, &f.path, row, rejects)?;
-                }
-                Some(id) => match seen.get_mut(&id) {
-                    Some((_, _, first)) => {
-                        bene.report.tally(&f.path, Tally::Merged);
-                        if first.cells[3].is_none() {
-                            first.cells[3] = cells.cells[3].clone();
-                        }
-                    }
-                    None => {
-                        seen.insert(id, (f.path.clone(), row, cells));
-                    }
-                },
-            }
+            // One row per beneficiary and delivery: the prepared extract folds a beneficiary's
+            // rows into the first once its shard is sorted (`extract::merge_beneficiary_rows`).
+            cells.push(bene, &f.path, row, rejects)?;
         }
-    }
-    let bene = ing.get(Table::Beneficiaries);
-    for (path, row, cells) in seen.values() {
-        cells.push(bene, path, *row, rejects)?;
     }
     Ok(())
 }

@@ -32,6 +32,8 @@
 //!   a hash of the claim id) finds them bucket by bucket, since a claim's lines may fall in two
 //!   shards. For inpatient stays the second row of a claim is a repeated claim;
 //! * a repeated key (claim line, stay, beneficiary) within a shard: the first row read is kept;
+//!   except that the beneficiary rows of a source layout (MBSF and RIF: one per year; CCLF8: one
+//!   per delivery) are merged into the first, taking the first death date any of them gives;
 //! * two enrollment rows of one beneficiary and year that share a month cannot both be true;
 //!   adding them up would let a repeated fee-for-service row fill a Medicare Advantage gap. Of
 //!   such rows the one read first is kept and the later one quarantined ("enrollment months
@@ -337,10 +339,6 @@ impl AcceptedRows for ShardedSink {
         self.rows.push(shard, &row_cells)
     }
 
-    fn checks_keys_later(&self) -> bool {
-        true
-    }
-
     fn push_frame(&mut self, mut df: DataFrame, file: &Path, rows: &[u64]) -> Result<()> {
         let ctx = || format!("sharding rows of {}", file.display());
         let partition_by = |df: &DataFrame, column: &str, of: &dyn Fn(&str) -> u32| -> Result<Vec<u32>> {
@@ -407,6 +405,9 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
     if ccw_staging.dir.exists() {
         std::fs::remove_dir_all(&ccw_staging.dir).map_err(|e| AscqrError::io(&ccw_staging.dir, e))?;
     }
+    // Source layouts other than the canonical one give a beneficiary one row per year (MBSF,
+    // RIF) or per delivery (CCLF8): those rows are merged, not repeats.
+    let merge_beneficiary_rows_of = options.layout != Layout::Canonical;
     for spilled in finished.take() {
         let table = spilled.table;
         let report = tables
@@ -421,7 +422,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
         progress.set_message(format!("sorting {} shards", table.name()));
         tracing::debug!(table = table.name(), "sorting shards");
         for shard in 0..shards {
-            finish_shard(&staging, &spilled.rows, table, shard, report, &mut rejects, &two_beneficiaries)?;
+            finish_shard(&staging, &spilled.rows, table, shard, merge_beneficiary_rows_of, report, &mut rejects, &two_beneficiaries)?;
         }
         spilled.rows.remove()?;
     }
@@ -577,11 +578,13 @@ fn withdraw(df: DataFrame, table: Table, drop: &[bool], why: impl Fn(usize) -> R
 /// Sorts one shard part by beneficiary (then the order rows were read), applies the rules that
 /// need a beneficiary's or a claim's rows together — a claim naming another beneficiary, a
 /// repeated key, overlapping enrollment — and writes the shard file.
+#[allow(clippy::too_many_arguments)]
 fn finish_shard(
     staging: &Path,
     rows: &Spilled,
     table: Table,
     shard: u32,
+    merge_beneficiary_rows_of: bool,
     report: &mut TableReport,
     rejects: &mut RejectWriter,
     two_beneficiaries: &std::collections::HashSet<(String, i64)>,
@@ -608,8 +611,11 @@ fn finish_shard(
             rejects,
         )?;
     }
-    // Repeated keys: the first row read is kept.
-    if let Some((key, reason)) = super::validate::repeated_key(table) {
+    // Repeated keys: the first row read is kept; a beneficiary's rows of several years are
+    // merged instead.
+    if table == Table::Beneficiaries && merge_beneficiary_rows_of {
+        df = merge_beneficiary_rows(df, report)?;
+    } else if let Some((key, reason)) = super::validate::repeated_key(table) {
         // Only the key and read-order columns are sorted; a row repeats the key of the row
         // before it in that order unless it is the first of its key.
         let sort_by: Vec<String> = key.iter().map(|k| k.to_string()).chain([SOURCE_FILE.to_string(), SOURCE_ROW.to_string()]).collect();
@@ -655,6 +661,38 @@ fn finish_shard(
         .finish(&mut out)
         .ctx(|| format!("writing {}", path.display()))?;
     target.commit()
+}
+
+/// Folds each beneficiary's later rows into the first one read: MBSF and RIF beneficiary files
+/// hold one row per beneficiary and year, CCLF8 one per delivery. The first row gives the birth
+/// date and sex; the death date is the first any row gives (a death is recorded in the year it
+/// happens and may be missing from earlier years' rows). The later rows count as merged. `df` is
+/// sorted by beneficiary, then read order.
+fn merge_beneficiary_rows(df: DataFrame, report: &mut TableReport) -> Result<DataFrame> {
+    let ctx = || "merging beneficiary rows".to_string();
+    let bene = df.column("bene_id").and_then(|c| c.str().cloned()).ctx(ctx)?;
+    let files = df.column(SOURCE_FILE).and_then(|c| c.str().cloned()).ctx(ctx)?;
+    let death = df.column("death_date").and_then(|c| c.cast(&DataType::Int32)).and_then(|c| c.i32().cloned()).ctx(ctx)?;
+    let mut keep = Vec::with_capacity(df.height());
+    let mut deaths: Vec<Option<i32>> = death.iter().collect();
+    let mut first = 0;
+    for i in 0..df.height() {
+        if i == 0 || bene.get(i) != bene.get(i - 1) {
+            first = i;
+            keep.push(true);
+        } else {
+            keep.push(false);
+            report.tally(Path::new(files.get(i).unwrap_or("")), Tally::MergedLater);
+            if deaths[first].is_none() {
+                deaths[first] = deaths[i];
+            }
+        }
+    }
+    let mut df = df;
+    let deaths = Int32Chunked::from_iter_options("death_date".into(), deaths.into_iter()).into_date().into_column();
+    df.with_column(deaths).ctx(ctx)?;
+    let keep: BooleanChunked = keep.into_iter().collect();
+    df.filter(&keep).ctx(ctx)
 }
 
 /// `df` sorted by `by` (ties in their order in `df`), column by column: each column is dropped
@@ -781,6 +819,44 @@ mod tests {
             }
             assert_eq!(shard_of(id, 1), 0);
         }
+    }
+
+    /// A beneficiary's rows of several years fold into the first read: its birth date and sex,
+    /// the first death date any row gives; each later row counts as merged, not as produced.
+    #[test]
+    fn beneficiary_rows_of_several_years_merge_into_the_first() {
+        let day = |y: i32, m: u32, d: u32| crate::claims::sink::date_to_days(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let df = df!(
+            "bene_id" => ["A", "A", "A", "B"],
+            "birth_date" => [day(1950, 1, 1), day(1951, 1, 1), day(1950, 1, 1), day(1940, 6, 1)],
+            "sex" => ["1", "2", "1", "2"],
+            "death_date" => [None, Some(day(2022, 5, 1)), Some(day(2023, 1, 1)), None],
+            SOURCE_FILE => ["mbsf_2021.csv", "mbsf_2022.csv", "mbsf_2023.csv", "mbsf_2021.csv"],
+            SOURCE_ROW => [1i64, 1, 1, 2],
+        )
+        .unwrap()
+        .lazy()
+        .with_columns([col("birth_date").cast(DataType::Date), col("death_date").cast(DataType::Date)])
+        .collect()
+        .unwrap();
+        let mut report = TableReport::new(Table::Beneficiaries);
+        for (file, n) in [("mbsf_2021.csv", 2), ("mbsf_2022.csv", 1), ("mbsf_2023.csv", 1)] {
+            for _ in 0..n {
+                report.tally(Path::new(file), Tally::Read);
+                report.tally(Path::new(file), Tally::Accepted);
+            }
+        }
+        let merged = merge_beneficiary_rows(df, &mut report).unwrap();
+        assert_eq!(merged.height(), 2);
+        let text = |c: &str| merged.column(c).unwrap().cast(&DataType::String).unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>();
+        assert_eq!(text("bene_id"), [Some("A".to_string()), Some("B".into())]);
+        assert_eq!(text("sex"), [Some("1".to_string()), Some("2".into())]);
+        assert_eq!(text("birth_date"), [Some("1950-01-01".to_string()), Some("1940-06-01".into())]);
+        assert_eq!(text("death_date"), [Some("2022-05-01".to_string()), None]);
+        assert_eq!((report.rows_read, report.rows_produced, report.rows_accepted, report.rows_merged), (4, 2, 2, 2));
+        assert!(report.is_balanced());
+        let per_file: Vec<(u64, u64)> = report.inputs.iter().map(|i| (i.rows_accepted, i.rows_merged)).collect();
+        assert_eq!(per_file, [(2, 0), (0, 1), (0, 1)]);
     }
 
     #[test]

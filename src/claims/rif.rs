@@ -341,17 +341,10 @@ fn monthly_column(header: &RifHeader, short: &str, ccw: &str, month: u32) -> Opt
         .or_else(|| header.index(&format!("{abcd}_{month:02}")))
 }
 
-struct BeneSeen {
-    file: PathBuf,
-    row: u64,
-    cells: Vec<Option<String>>,
-}
-
 pub(super) fn beneficiaries(files: &[PathBuf], open: &Opener, ing: &mut Ingests, rejects: &mut RejectWriter, progress: &indicatif::ProgressBar) -> Result<()> {
     let bene_cols = Table::Beneficiaries.spec().columns();
     let enrol_cols = Table::Enrollment.spec().columns();
     let death_k = bene_cols.iter().position(|c| c.name == "death_date").expect("schema has death_date");
-    let mut benes: BTreeMap<String, BeneSeen> = BTreeMap::new();
     let mut source_rows = 0u64;
     for path in files {
         progress.set_message(format!("reading {}", path.display()));
@@ -434,33 +427,14 @@ pub(super) fn beneficiaries(files: &[PathBuf], open: &Opener, ing: &mut Ingests,
                 enrol.row(&e, path, row, rejects)?;
                 first = last + 1;
             }
+            // One row per beneficiary and year: the prepared extract folds a beneficiary's rows
+            // into the first once its shard is sorted (`extract::merge_beneficiary_rows`).
             let bene = ing.get(Table::Beneficiaries);
             bene.report.tally(path, Tally::Read);
-            match bene_id {
-                // A row without an id cannot be merged; it goes through on its own (and is
-                // quarantined for the missing required value).
-                None => {
-                    bene.row(&as_refs(&cells), path, row, rejects)?;
-                }
-                Some(id) => match benes.get_mut(&id) {
-                    Some(seen) => {
-                        bene.report.tally(path, Tally::Merged);
-                        if seen.cells[death_k].is_none() {
-                            seen.cells[death_k] = cells[death_k].clone();
-                        }
-                    }
-                    None => {
-                        benes.insert(id, BeneSeen { file: path.clone(), row, cells: cells.clone() });
-                    }
-                },
-            }
+            bene.row(&as_refs(&cells), path, row, rejects)?;
         }
         progress.inc(1);
     }
-    let bene = ing.get(Table::Beneficiaries);
-    for seen in benes.values() {
-        bene.row(&as_refs(&seen.cells), &seen.file, seen.row, rejects)?;
-    }
-    debug_assert_eq!(bene.report.rows_read, source_rows);
+    debug_assert_eq!(ing.get(Table::Beneficiaries).report.rows_read, source_rows);
     Ok(())
 }

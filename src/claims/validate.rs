@@ -11,7 +11,7 @@
 
 use super::schema::{Column, ColumnType, Table};
 use super::shapes::{has_shape, shape_label};
-use super::sink::{Cell, TableSink};
+use super::sink::Cell;
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::output::AtomicFile;
 use polars::prelude::*;
@@ -78,6 +78,9 @@ pub enum Tally<'a> {
     Rejected(&'a str),
     /// A row accepted earlier was set aside later (an overlap found once a shard is sorted).
     Withdrawn(&'a str),
+    /// A row accepted earlier was folded into an earlier row of the same key once a shard was
+    /// sorted (a beneficiary's rows of several years).
+    MergedLater,
 }
 
 impl TableReport {
@@ -117,6 +120,14 @@ impl TableReport {
                 input.rows_rejected += 1;
                 *self.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
                 *input.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+            }
+            Tally::MergedLater => {
+                self.rows_produced -= 1;
+                self.rows_accepted -= 1;
+                self.rows_merged += 1;
+                input.rows_produced -= 1;
+                input.rows_accepted -= 1;
+                input.rows_merged += 1;
             }
             Tally::Withdrawn(reason) => {
                 self.rows_accepted -= 1;
@@ -447,29 +458,11 @@ impl RejectWriter {
     }
 }
 
-/// One part of a row's key, as typed.
-#[derive(Hash)]
-pub enum KeyPart<'a> {
-    Null,
-    Str(&'a str),
-    Int(i64),
-}
-
-/// Finds rows whose key repeats an earlier row's: the same claim line (`claim_id`, `line_num`)
-/// on the carrier and outpatient files, the same claim on the inpatient file (one row per
-/// claim), the same beneficiary on the beneficiary file. A repeated line would count a
-/// procedure or a visit twice, so it is quarantined ("duplicate claim line"), never silently
-/// merged. Keys are held as 128-bit hashes (SipHash with two fixed keys): memory is 16 bytes per
-/// row of the largest table, and a false match between two different keys has a probability
-/// near 2⁻¹²⁸ per pair. Used where rows are written to one file (`ascqr import`); a prepared
-/// extract checks keys shard by shard instead ([`AcceptedRows::checks_keys_later`]).
-pub struct DuplicateKeys {
-    columns: Vec<usize>,
-    reason: &'static str,
-    seen: std::collections::HashSet<u128>,
-}
-
-/// The key a row of `table` may not repeat, and the reason a repeat is quarantined with.
+/// The key a row of `table` may not repeat, and the reason a repeat is quarantined with: the
+/// same claim line (`claim_id`, `line_num`) on the carrier and outpatient files, the same claim
+/// on the inpatient file (one row per claim), the same beneficiary on a canonical beneficiary
+/// file. A repeated line would count a procedure or a visit twice, so it is quarantined, never
+/// silently merged. Checked once a prepared extract's shard is sorted (`extract::finish_shard`).
 pub fn repeated_key(table: Table) -> Option<(&'static [&'static str], &'static str)> {
     match table {
         Table::Carrier | Table::Outpatient => Some((&["claim_id", "line_num"], "duplicate claim line (claim_id and line_num of an earlier row)")),
@@ -483,78 +476,7 @@ pub fn repeated_key(table: Table) -> Option<(&'static [&'static str], &'static s
 /// quarantined with.
 pub const ANOTHER_BENEFICIARY: &str = "claim line names another beneficiary than the claim's earlier lines";
 
-impl DuplicateKeys {
-    pub fn new(table: Table, columns: &[Column]) -> Option<Self> {
-        let (names, reason) = repeated_key(table)?;
-        let columns = names.iter().map(|n| columns.iter().position(|c| c.name == *n)).collect::<Option<Vec<_>>>()?;
-        Some(DuplicateKeys { columns, reason, seen: std::collections::HashSet::new() })
-    }
-
-    /// The key's column positions in the table's canonical column order.
-    pub fn columns(&self) -> &[usize] {
-        &self.columns
-    }
-
-    /// Records the key; a rejection if an earlier row had it. `last_column` names the column the
-    /// rejection shows (the last key column) and `value` its text.
-    pub fn check(&mut self, parts: &[KeyPart], last_column: &str, value: String) -> Option<Rejection> {
-        (!self.seen.insert(key_hash(parts))).then(|| Rejection { reason: self.reason.to_string(), column: last_column.to_string(), value })
-    }
-}
-
-/// SipHash of `value` with a fixed `salt` as key.
-fn salted_hash(salt: u64, value: &(impl std::hash::Hash + ?Sized)) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    salt.hash(&mut h);
-    value.hash(&mut h);
-    h.finish()
-}
-
-/// A 128-bit hash of a key (two salted SipHashes): a false match between two different keys has a
-/// probability near 2⁻¹²⁸ per pair.
-fn key_hash(value: &(impl std::hash::Hash + ?Sized)) -> u128 {
-    (salted_hash(0x9E37_79B9_7F4A_7C15, value) as u128) << 64 | salted_hash(0xC2B2_AE3D_27D4_EB4F, value) as u128
-}
-
-/// Finds carrier and outpatient lines that name another beneficiary than the earlier lines of the
-/// same claim. A claim belongs to one beneficiary in CMS's files; the cohort runs on ranges of
-/// beneficiary ids (`cohort::build_in_batches`), so a claim split between two beneficiaries would
-/// be split between batches, and its procedure or visit attributed to a patient it is not about.
-/// The first accepted line of a claim sets its beneficiary; later lines naming another are
-/// quarantined. Held as a 128-bit hash of the claim id and a 64-bit hash of the beneficiary: 24
-/// bytes per claim.
-pub struct OneBeneficiaryPerClaim {
-    claim_id: usize,
-    bene_id: usize,
-    beneficiary_of_claim: std::collections::HashMap<u128, u64>,
-}
-
-impl OneBeneficiaryPerClaim {
-    pub fn new(table: Table, columns: &[Column]) -> Option<Self> {
-        if !matches!(table, Table::Carrier | Table::Outpatient) {
-            return None;
-        }
-        let at = |name: &str| columns.iter().position(|c| c.name == name);
-        Some(OneBeneficiaryPerClaim { claim_id: at("claim_id")?, bene_id: at("bene_id")?, beneficiary_of_claim: Default::default() })
-    }
-
-    /// Records the line's beneficiary for its claim; a rejection if an earlier line of the claim
-    /// named another. The rejection shows no beneficiary id (claims are protected health
-    /// information): the reject file's record has the row.
-    pub fn check(&mut self, claim_id: KeyPart, bene_id: KeyPart) -> Option<Rejection> {
-        let bene = salted_hash(0x1656_67B1_9E37_79F9, &bene_id);
-        let first = *self.beneficiary_of_claim.entry(key_hash(&claim_id)).or_insert(bene);
-        (first != bene).then(|| Rejection {
-            reason: ANOTHER_BENEFICIARY.into(),
-            column: "bene_id".into(),
-            value: "(differs from the claim's earlier lines)".into(),
-        })
-    }
-}
-
-/// Where accepted rows go: one canonical file (`ascqr import`) or the shards of a prepared
-/// extract (`ascqr ingest`). Rows arrive typed, in canonical column order, with the file and row
+/// Where accepted rows go: the shards of a prepared extract (`ascqr ingest`). Rows arrive typed, in canonical column order, with the file and row
 /// they were read from.
 pub trait AcceptedRows {
     fn push_row(&mut self, cells: &[Cell<'_>], file: &Path, row: u64) -> Result<()>;
@@ -562,24 +484,6 @@ pub trait AcceptedRows {
     /// source rows.
     fn push_frame(&mut self, df: DataFrame, file: &Path, rows: &[u64]) -> Result<()>;
     fn finish(self: Box<Self>) -> Result<()>;
-    /// Whether the sink checks repeated keys and claims naming two beneficiaries itself, later,
-    /// in bounded memory (the sharded extract does, once its shards are sorted): then
-    /// [`TableIngest`] does not hold them in memory.
-    fn checks_keys_later(&self) -> bool {
-        false
-    }
-}
-
-impl AcceptedRows for TableSink {
-    fn push_row(&mut self, cells: &[Cell<'_>], _file: &Path, _row: u64) -> Result<()> {
-        self.push(cells)
-    }
-    fn push_frame(&mut self, df: DataFrame, _file: &Path, _rows: &[u64]) -> Result<()> {
-        self.write_frame(&df)
-    }
-    fn finish(self: Box<Self>) -> Result<()> {
-        TableSink::finish(*self).map(drop)
-    }
 }
 
 /// Checks text rows of one table, counts them, writes rejects and (optionally) passes accepted
@@ -587,57 +491,18 @@ impl AcceptedRows for TableSink {
 pub struct TableIngest {
     pub checker: RowChecker,
     pub report: TableReport,
-    duplicates: Option<DuplicateKeys>,
-    claim_beneficiary: Option<OneBeneficiaryPerClaim>,
     sink: Option<Box<dyn AcceptedRows>>,
 }
 
 impl TableIngest {
     pub fn new(table: Table, sink: Option<Box<dyn AcceptedRows>>) -> Self {
-        let checker = RowChecker::new(table);
-        let later = sink.as_ref().is_some_and(|s| s.checks_keys_later());
-        let duplicates = if later { None } else { DuplicateKeys::new(table, checker.columns()) };
-        let claim_beneficiary = if later { None } else { OneBeneficiaryPerClaim::new(table, checker.columns()) };
-        TableIngest { checker, report: TableReport::new(table), duplicates, claim_beneficiary, sink }
-    }
-
-    /// The canonical columns the checks across rows read.
-    fn across_row_columns(&self) -> Vec<usize> {
-        let mut cols: Vec<usize> = self.duplicates.iter().flat_map(|d| d.columns().to_vec()).collect();
-        cols.extend(self.claim_beneficiary.iter().flat_map(|c| [c.claim_id, c.bene_id]));
-        cols.sort_unstable();
-        cols.dedup();
-        cols
-    }
-
-    /// The checks across rows, for a row with no other problem: a repeated key, then a claim
-    /// line naming another beneficiary. `cell(i)` is the row's value in canonical column `i`
-    /// (one of [`Self::across_row_columns`]) and `text(i)` its text.
-    fn across_rows<'a>(&mut self, cell: impl Fn(usize) -> KeyPart<'a>, text: impl Fn(usize) -> String) -> Option<Rejection> {
-        if let Some(d) = self.duplicates.as_mut() {
-            let parts: Vec<KeyPart> = d.columns().iter().map(|&i| cell(i)).collect();
-            let last = *d.columns.last().expect("a key has columns");
-            if let Some(rej) = d.check(&parts, &self.checker.columns[last].name, text(last)) {
-                return Some(rej);
-            }
-        }
-        let c = self.claim_beneficiary.as_mut()?;
-        c.check(cell(c.claim_id), cell(c.bene_id))
+        TableIngest { checker: RowChecker::new(table), report: TableReport::new(table), sink }
     }
 
     /// One canonical row as text. Returns whether it was accepted.
     pub fn row(&mut self, cells: &[Option<&str>], file: &Path, row: u64, rejects: &mut RejectWriter) -> Result<bool> {
         let mut typed = Vec::with_capacity(cells.len());
-        let mut problem = self.checker.check_text(cells, file, row, &mut typed)?;
-        if problem.is_none() {
-            let cell = |i: usize| match typed[i] {
-                Cell::Str(s) => KeyPart::Str(s),
-                Cell::Int(v) => KeyPart::Int(v),
-                _ => KeyPart::Null,
-            };
-            problem = self.across_rows(cell, |i| cells[i].unwrap_or("").to_string());
-        }
-        match problem {
+        match self.checker.check_text(cells, file, row, &mut typed)? {
             None => {
                 self.report.tally(file, Tally::Accepted);
                 if let Some(sink) = self.sink.as_mut() {
@@ -944,39 +809,6 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
                 |n| date_cols.iter().find(|(c, _)| c == n).and_then(|(_, ca)| ca.get(r)),
                 |n| int_cols.iter().find(|(c, _)| c == n).and_then(|(_, ca)| ca.get(r)),
             );
-        }
-    }
-    // Repeated keys and claims naming two beneficiaries, in row order, for rows with no other
-    // problem.
-    let key_cols = ingest.across_row_columns();
-    if !key_cols.is_empty() {
-        enum KeyColumn {
-            Str(StringChunked),
-            Int(Int64Chunked),
-        }
-        let mut key: Vec<Option<KeyColumn>> = (0..columns.len()).map(|_| None).collect();
-        for &i in &key_cols {
-            let s = df.column(columns[i].name.as_str()).ctx(|| path.display().to_string())?;
-            key[i] = Some(match columns[i].dtype {
-                ColumnType::Str => KeyColumn::Str(s.str().ctx(|| path.display().to_string())?.clone()),
-                _ => KeyColumn::Int(s.cast(&DataType::Int64).and_then(|s| s.i64().cloned()).ctx(|| path.display().to_string())?),
-            });
-        }
-        for (r, slot) in first.iter_mut().enumerate() {
-            if slot.is_some() {
-                continue;
-            }
-            let cell = |i: usize| match &key[i] {
-                Some(KeyColumn::Str(ca)) => ca.get(r).map_or(KeyPart::Null, KeyPart::Str),
-                Some(KeyColumn::Int(ca)) => ca.get(r).map_or(KeyPart::Null, KeyPart::Int),
-                None => KeyPart::Null,
-            };
-            let text = |i: usize| match &key[i] {
-                Some(KeyColumn::Str(ca)) => ca.get(r).unwrap_or("").to_string(),
-                Some(KeyColumn::Int(ca)) => ca.get(r).map(|v| v.to_string()).unwrap_or_default(),
-                None => String::new(),
-            };
-            *slot = ingest.across_rows(cell, text);
         }
     }
     let mut accepted_rows = Vec::with_capacity(n);
