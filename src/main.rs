@@ -86,7 +86,8 @@ Examples:
         annual_volume: bool,
         /// Also write the claims as a CCW delivery in this folder (fixed-width .dat files with
         /// their .fts layouts, claims and lines in separate files, the MBSF A/B/C/D by year), to
-        /// try `ascqr ingest --layout ccw`. Needs --format parquet.
+        /// try `ascqr ingest --layout ccw`. Written one beneficiary shard at a time (through a
+        /// temporary prepared extract), so in bounded memory at any scale.
         #[arg(long)]
         ccw: Option<PathBuf>,
     },
@@ -842,16 +843,15 @@ fn load_dictionary(dir: Option<&Path>) -> ascqr::Result<ascqr::dictionary::Dicti
 fn run(cli: Cli) -> ascqr::Result<()> {
     match cli.command {
         Command::Synth { out, seed, scale, years, format, annual_volume, ccw } => {
-            if ccw.is_some() && format != FileFormat::Parquet {
-                return Err(ascqr::AscqrError::InvalidOption("--ccw needs --format parquet".into()));
-            }
             let options = SynthOptions::new(seed, scale, &years, format)?.with_annual_volume(annual_volume);
             let bar = progress_bar(0, "synth");
             let summary = ascqr::synth::generate(&out, &options, &bar)?;
             bar.finish_and_clear();
             println!("{}", summary.table());
             if let Some(dir) = ccw {
-                let files = ascqr::claims::ccw::write_canonical_as_ccw(&out, &dir)?;
+                let bar = progress_bar(0, "ccw");
+                let files = ascqr::claims::ccw::write_raw_as_ccw(&out, &dir, &bar)?;
+                bar.finish_and_clear();
                 println!("CCW delivery: {} ({} .dat files with their .fts)", dir.display(), files.len());
             }
         }

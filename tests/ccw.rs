@@ -72,9 +72,10 @@ fn a_ccw_delivery_gives_the_same_results_as_the_canonical_extract() {
     let expected = common::results(&canonical);
     common::assert_same_results("ccw", &common::results(&from_ccw), &expected);
 
-    // The same delivery with MedPAR in place of inpatient claims.
+    // The same delivery with MedPAR in place of inpatient claims, written this time from the
+    // prepared extract one shard at a time (as `synth --ccw` writes it at any scale).
     let medpar = dir.path().join("medpar");
-    let written = ascqr::claims::ccw::write_canonical_as_ccw_with(&raw, &medpar, true).unwrap();
+    let written = ascqr::claims::ccw::write_canonical_as_ccw_with(&canonical, &medpar, true).unwrap();
     assert!(written.iter().any(|p| p.to_string_lossy().contains("medpar_all_file")));
     assert!(!medpar.join("inpatient_base_claims_k.dat").exists());
     let from_medpar = dir.path().join("medpar_extract");

@@ -610,12 +610,12 @@ fn drop_empty(df: DataFrame) -> Result<DataFrame> {
     df.select(keep).ctx(|| "reading staged CCW rows".to_string())
 }
 
-/// Writes a canonical extract (the five tables in `canonical`, as `ascqr synth` writes them) as
-/// a CCW delivery in `out`: fixed-width `.dat` files with their `.fts`, MBSF A/B/C/D by year with
-/// long names, carrier and outpatient split into claim and line files. For tests and
-/// demonstrations (it holds the tables in memory, so small and demo scale): what the CCW layout
-/// cannot hold (modifiers 3 and 4 of carrier and outpatient lines) is dropped. The tables must be
-/// Parquet.
+/// Writes a canonical extract as a CCW delivery in `out`: fixed-width `.dat` files with their
+/// `.fts`, MBSF A/B/C/D by year with long names, carrier and outpatient split into claim and line
+/// files. `canonical` is either a raw canonical folder (Parquet tables, read whole: small and demo
+/// scale) or a prepared extract (read one shard at a time, in bounded memory at any scale).
+/// What the CCW layout cannot hold (modifiers 3 and 4 of carrier and outpatient lines) is
+/// dropped. For tests, demonstrations and benchmarks of the CCW reader.
 pub fn write_canonical_as_ccw(canonical: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     write_canonical_as_ccw_with(canonical, out, false)
 }
@@ -624,65 +624,177 @@ pub fn write_canonical_as_ccw(canonical: &Path, out: &Path) -> Result<Vec<PathBu
 /// names: `MEDPAR_ID`, `ADMSN_DT`, `DGNS_n_CD`, …) instead of inpatient base claims.
 pub fn write_canonical_as_ccw_with(canonical: &Path, out: &Path, inpatient_as_medpar: bool) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
-    let read = |t: Table| read_canonical_table(canonical, t);
+    let shards = if super::extract::is_prepared(canonical) { Some(super::extract::read_manifest(canonical)?.shards) } else { None };
+    let chunk = |i: u32, t: Table| -> Result<DataFrame> {
+        match shards {
+            Some(_) => crate::output::read_parquet(&super::extract::shard_path(canonical, t, i)),
+            None => read_canonical_table(canonical, t),
+        }
+    };
+    let chunks = shards.unwrap_or(1);
+    // Fixed widths must hold every row's value: a first pass measures them, a second writes.
+    let mut widths: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
+    let mut min_year = i32::MAX;
+    for i in 0..chunks {
+        let tables = CcwChunk::read(&|t| chunk(i, t))?;
+        min_year = min_year.min(tables.min_year().unwrap_or(i32::MAX));
+        for file in tables.files(None, inpatient_as_medpar)? {
+            let w = widths.entry(file.kind).or_insert_with(|| vec![1; file.names.len()]);
+            for row in &file.rows {
+                for (w, v) in w.iter_mut().zip(row) {
+                    *w = (*w).max(v.len());
+                }
+            }
+        }
+    }
+    let min_year = if min_year == i32::MAX { 2020 } else { min_year };
+    let mut open: BTreeMap<String, (crate::output::AtomicFile, Vec<String>, &'static str, u64)> = BTreeMap::new();
+    for i in 0..chunks {
+        let tables = CcwChunk::read(&|t| chunk(i, t))?;
+        for file in tables.files(Some(min_year), inpatient_as_medpar)? {
+            let dat = out.join(format!("{}.dat", file.stem));
+            if !open.contains_key(&file.stem) {
+                open.insert(file.stem.clone(), (crate::output::AtomicFile::create(&dat)?, file.names.clone(), file.kind, 0));
+            }
+            let (f, _, kind, rows) = open.get_mut(&file.stem).expect("opened above");
+            let w = &widths[kind];
+            for r in &file.rows {
+                let line: String = r.iter().zip(w).map(|(v, w)| format!("{v:<w$}")).collect();
+                writeln!(f.writer(), "{line}").map_err(|e| AscqrError::io(&dat, e))?;
+            }
+            *rows += file.rows.len() as u64;
+        }
+    }
     let mut written = Vec::new();
-    // MBSF: one row per beneficiary and year with twelve buy-in and HMO codes.
-    let benes = read(Table::Beneficiaries)?;
-    let enrol = read(Table::Enrollment)?;
-    let text = |df: &DataFrame, c: &str| -> Result<Vec<Option<String>>> { Ok(text_column(df.column(c).ctx(|| c.to_string())?)) };
-    let bene_ids = text(&benes, "bene_id")?;
-    let (births, sexes, deaths) = (text(&benes, "birth_date")?, text(&benes, "sex")?, text(&benes, "death_date")?);
-    let (e_bene, e_year, e_first, e_last) = (text(&enrol, "bene_id")?, text(&enrol, "year")?, text(&enrol, "first_month")?, text(&enrol, "last_month")?);
-    let (e_a, e_b, e_ma) = (text(&enrol, "part_a")?, text(&enrol, "part_b")?, text(&enrol, "medicare_advantage")?);
-    let mut months: BTreeMap<(String, i32), [(char, char); 12]> = BTreeMap::new();
-    let min_year = e_year.iter().flatten().filter_map(|y| y.parse::<i32>().ok()).min().unwrap_or(2020);
-    for i in 0..e_bene.len() {
-        let (Some(b), Some(y)) = (&e_bene[i], e_year[i].as_ref().and_then(|y| y.parse::<i32>().ok())) else { continue };
-        let slot = months.entry((b.clone(), y)).or_insert([('0', '0'); 12]);
-        let (f, l) = (e_first[i].as_ref().and_then(|v| v.parse::<usize>().ok()).unwrap_or(1), e_last[i].as_ref().and_then(|v| v.parse::<usize>().ok()).unwrap_or(12));
-        let t = |v: &Option<String>| v.as_deref() == Some("true");
-        let buyin = match (t(&e_a[i]), t(&e_b[i])) {
-            (true, true) => '3',
-            (true, false) => '1',
-            (false, true) => '2',
-            _ => '0',
-        };
-        let hmo = if t(&e_ma[i]) { 'C' } else { '0' };
-        for m in f..=l.min(12) {
-            slot[m - 1] = (buyin, hmo);
+    for (stem, (f, names, kind, rows)) in open {
+        let mut columns = Vec::new();
+        let mut start = 1;
+        for (name, w) in names.iter().zip(&widths[kind]) {
+            let type_ = if name.ends_with("_DT") { "DATE" } else { "CHAR" };
+            columns.push(FtsColumn { long_name: name.clone(), short_name: String::new(), kind: type_.into(), start, width: *w });
+            start += w;
         }
+        let layout = FtsLayout { data_file: Some(format!("{stem}.dat")), rows: Some(rows), record_length: start - 1, columns };
+        f.commit()?;
+        crate::output::write_atomic(&out.join(format!("{stem}.fts")), fts_text(&layout).as_bytes())?;
+        written.push(out.join(format!("{stem}.dat")));
     }
-    let mut by_year: BTreeMap<i32, Vec<Vec<String>>> = BTreeMap::new();
-    for (k, id) in bene_ids.iter().enumerate() {
-        let Some(id) = id else { continue };
-        let mut years: Vec<i32> = months.range((id.clone(), i32::MIN)..=(id.clone(), i32::MAX)).map(|((_, y), _)| *y).collect();
-        if years.is_empty() {
-            years.push(min_year);
+    Ok(written)
+}
+
+/// [`write_canonical_as_ccw`] for a raw canonical folder of any size or format: ingested first
+/// into a temporary prepared extract beside `out` (removed afterwards), then written one shard
+/// at a time. What `ascqr synth --ccw` does.
+pub fn write_raw_as_ccw(raw: &Path, out: &Path, progress: &indicatif::ProgressBar) -> Result<Vec<PathBuf>> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| AscqrError::io(parent, e))?;
+    let scratch = tempfile::Builder::new().prefix(".ascqr-ccw").tempdir_in(parent).map_err(|e| AscqrError::io(parent, e))?;
+    let extract = scratch.path().join("extract");
+    super::extract::ingest(raw, &super::extract::IngestOptions { layout: super::validate::Layout::Canonical, shards: None }, &extract, progress)?;
+    write_canonical_as_ccw(&extract, out)
+}
+
+/// The five canonical tables of one chunk (a whole raw extract, or one shard of a prepared one).
+struct CcwChunk {
+    beneficiaries: DataFrame,
+    enrollment: DataFrame,
+    carrier: DataFrame,
+    outpatient: DataFrame,
+    inpatient: DataFrame,
+}
+
+/// Rows of one CCW file from one chunk: `kind` names the file's column set (its widths).
+struct CcwRows {
+    stem: String,
+    kind: &'static str,
+    names: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl CcwChunk {
+    fn read(read: &dyn Fn(Table) -> Result<DataFrame>) -> Result<Self> {
+        Ok(CcwChunk {
+            beneficiaries: read(Table::Beneficiaries)?,
+            enrollment: read(Table::Enrollment)?,
+            carrier: read(Table::Carrier)?,
+            outpatient: read(Table::Outpatient)?,
+            inpatient: read(Table::Inpatient)?,
+        })
+    }
+
+    fn min_year(&self) -> Option<i32> {
+        text_column(self.enrollment.column("year").ok()?).iter().flatten().filter_map(|y| y.parse::<i32>().ok()).min()
+    }
+
+    /// The chunk's rows of every CCW file. A beneficiary with no enrollment gets an MBSF row of
+    /// `min_year` (when measuring widths, `None`: the chunk's own first year).
+    fn files(&self, min_year: Option<i32>, inpatient_as_medpar: bool) -> Result<Vec<CcwRows>> {
+        let mut files = self.mbsf(min_year.or_else(|| self.min_year()).unwrap_or(2020))?;
+        let claim_level = |name: &str| matches!(name, "claim_from_date" | "billing_npi" | "principal_dx" | "dx_version") || name.starts_with("dx_");
+        files.extend(split_claims(&self.carrier, Table::Carrier, ["bcarrier_claims_k", "bcarrier_line_k"], claim_level, &["modifier_3", "modifier_4"])?);
+        let revenue_level = |name: &str| matches!(name, "line_num" | "revenue_center" | "revenue_center_date" | "hcpcs" | "modifier_1" | "modifier_2" | "units");
+        files.extend(split_claims(
+            &self.outpatient,
+            Table::Outpatient,
+            ["outpatient_base_claims_k", "outpatient_revenue_center_k"],
+            |n| !revenue_level(n),
+            &["modifier_3", "modifier_4"],
+        )?);
+        files.push(inpatient_rows(&self.inpatient, inpatient_as_medpar)?);
+        Ok(files)
+    }
+
+    /// MBSF: one row per beneficiary and year with twelve buy-in and HMO codes.
+    fn mbsf(&self, min_year: i32) -> Result<Vec<CcwRows>> {
+        let (benes, enrol) = (&self.beneficiaries, &self.enrollment);
+        let text = |df: &DataFrame, c: &str| -> Result<Vec<Option<String>>> { Ok(text_column(df.column(c).ctx(|| c.to_string())?)) };
+        let bene_ids = text(benes, "bene_id")?;
+        let (births, sexes, deaths) = (text(benes, "birth_date")?, text(benes, "sex")?, text(benes, "death_date")?);
+        let (e_bene, e_year, e_first, e_last) = (text(enrol, "bene_id")?, text(enrol, "year")?, text(enrol, "first_month")?, text(enrol, "last_month")?);
+        let (e_a, e_b, e_ma) = (text(enrol, "part_a")?, text(enrol, "part_b")?, text(enrol, "medicare_advantage")?);
+        let mut months: BTreeMap<(String, i32), [(char, char); 12]> = BTreeMap::new();
+        for i in 0..e_bene.len() {
+            let (Some(b), Some(y)) = (&e_bene[i], e_year[i].as_ref().and_then(|y| y.parse::<i32>().ok())) else { continue };
+            let slot = months.entry((b.clone(), y)).or_insert([('0', '0'); 12]);
+            let (f, l) = (e_first[i].as_ref().and_then(|v| v.parse::<usize>().ok()).unwrap_or(1), e_last[i].as_ref().and_then(|v| v.parse::<usize>().ok()).unwrap_or(12));
+            let t = |v: &Option<String>| v.as_deref() == Some("true");
+            let buyin = match (t(&e_a[i]), t(&e_b[i])) {
+                (true, true) => '3',
+                (true, false) => '1',
+                (false, true) => '2',
+                _ => '0',
+            };
+            let hmo = if t(&e_ma[i]) { 'C' } else { '0' };
+            for m in f..=l.min(12) {
+                slot[m - 1] = (buyin, hmo);
+            }
         }
-        for y in years {
-            let codes = months.get(&(id.clone(), y)).copied().unwrap_or([('0', '0'); 12]);
-            let mut row = vec![id.clone(), y.to_string(), births[k].clone().unwrap_or_default(), deaths[k].clone().unwrap_or_default(), sexes[k].clone().unwrap_or_default()];
-            row.extend(codes.iter().map(|(b, _)| b.to_string()));
-            row.extend(codes.iter().map(|(_, h)| h.to_string()));
-            by_year.entry(y).or_default().push(row);
+        let mut by_year: BTreeMap<i32, Vec<Vec<String>>> = BTreeMap::new();
+        for (k, id) in bene_ids.iter().enumerate() {
+            let Some(id) = id else { continue };
+            let mut years: Vec<i32> = months.range((id.clone(), i32::MIN)..=(id.clone(), i32::MAX)).map(|((_, y), _)| *y).collect();
+            if years.is_empty() {
+                years.push(min_year);
+            }
+            for y in years {
+                let codes = months.get(&(id.clone(), y)).copied().unwrap_or([('0', '0'); 12]);
+                let mut row = vec![id.clone(), y.to_string(), births[k].clone().unwrap_or_default(), deaths[k].clone().unwrap_or_default(), sexes[k].clone().unwrap_or_default()];
+                row.extend(codes.iter().map(|(b, _)| b.to_string()));
+                row.extend(codes.iter().map(|(_, h)| h.to_string()));
+                by_year.entry(y).or_default().push(row);
+            }
         }
+        let mut names: Vec<String> = ["BENE_ID", "BENE_ENROLLMT_REF_YR", "BENE_BIRTH_DT", "BENE_DEATH_DT", "SEX_IDENT_CD"].map(String::from).to_vec();
+        names.extend((1..=12).map(|m| format!("MDCR_ENTLMT_BUYIN_IND_{m:02}")));
+        names.extend((1..=12).map(|m| format!("HMO_IND_{m:02}")));
+        Ok(by_year.into_iter().map(|(year, rows)| CcwRows { stem: format!("mbsf_abcd_summary_{year}"), kind: "mbsf", names: names.clone(), rows }).collect())
     }
-    let mut mbsf_names: Vec<String> = ["BENE_ID", "BENE_ENROLLMT_REF_YR", "BENE_BIRTH_DT", "BENE_DEATH_DT", "SEX_IDENT_CD"].map(String::from).to_vec();
-    mbsf_names.extend((1..=12).map(|m| format!("MDCR_ENTLMT_BUYIN_IND_{m:02}")));
-    mbsf_names.extend((1..=12).map(|m| format!("HMO_IND_{m:02}")));
-    for (year, rows) in by_year {
-        written.push(write_fixed_width(out, &format!("mbsf_abcd_summary_{year}"), &mbsf_names, &rows)?);
-    }
-    // Claims split into claim and line files; inpatient base claims as they are.
-    let carrier = read(Table::Carrier)?;
-    let claim_level = |name: &str| matches!(name, "claim_from_date" | "billing_npi" | "principal_dx" | "dx_version") || name.starts_with("dx_");
-    split_claims(out, &carrier, Table::Carrier, "bcarrier_claims_k", "bcarrier_line_k", claim_level, &["modifier_3", "modifier_4"], &mut written)?;
-    let outpatient = read(Table::Outpatient)?;
-    let revenue_level = |name: &str| matches!(name, "line_num" | "revenue_center" | "revenue_center_date" | "hcpcs" | "modifier_1" | "modifier_2" | "units");
-    split_claims(out, &outpatient, Table::Outpatient, "outpatient_base_claims_k", "outpatient_revenue_center_k", |n| !revenue_level(n), &["modifier_3", "modifier_4"], &mut written)?;
-    let inpatient = read(Table::Inpatient)?;
+}
+
+/// Inpatient stays as inpatient base claims, or as MedPAR.
+fn inpatient_rows(inpatient: &DataFrame, as_medpar: bool) -> Result<CcwRows> {
     let mut columns = Table::Inpatient.spec().columns();
-    if inpatient_as_medpar {
+    if as_medpar {
         // MedPAR has no claim from/thru dates or separate principal diagnosis: the admission and
         // discharge dates and the first diagnosis stand for them.
         columns.retain(|c| !matches!(c.rif.as_str(), "CLM_FROM_DT" | "CLM_THRU_DT" | "PRNCPAL_DGNS_CD"));
@@ -710,12 +822,11 @@ pub fn write_canonical_as_ccw_with(canonical: &Path, out: &Path, inpatient_as_me
         }
         rif.to_string()
     };
-    let names: Vec<String> = columns.iter().map(|c| if inpatient_as_medpar { medpar_name(&c.rif) } else { c.rif.clone() }).collect();
-    let cols: Vec<Vec<Option<String>>> = columns.iter().map(|c| text(&inpatient, &c.name)).collect::<Result<_>>()?;
+    let names: Vec<String> = columns.iter().map(|c| if as_medpar { medpar_name(&c.rif) } else { c.rif.clone() }).collect();
+    let cols: Vec<Vec<Option<String>>> = columns.iter().map(|c| Ok(text_column(inpatient.column(&c.name).ctx(|| c.name.clone())?))).collect::<Result<_>>()?;
     let rows: Vec<Vec<String>> = (0..inpatient.height()).map(|i| cols.iter().map(|c| c[i].clone().unwrap_or_default()).collect()).collect();
-    let stem = if inpatient_as_medpar { "medpar_all_file" } else { "inpatient_base_claims_k" };
-    written.push(write_fixed_width(out, stem, &names, &rows)?);
-    Ok(written)
+    let (stem, kind) = if as_medpar { ("medpar_all_file", "medpar") } else { ("inpatient_base_claims_k", "inpatient") };
+    Ok(CcwRows { stem: stem.into(), kind, names, rows })
 }
 
 /// A whole canonical table of a raw extract written as Parquet (for the layout writers).
@@ -743,8 +854,9 @@ pub(super) fn text_column(c: &polars::prelude::Column) -> Vec<Option<String>> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn split_claims(out: &Path, df: &DataFrame, table: Table, claims_file: &str, lines_file: &str, on_claim: impl Fn(&str) -> bool, dropped: &[&str], written: &mut Vec<PathBuf>) -> Result<()> {
+/// A claim table's rows split into a claim file (one row per claim: its first line's claim-level
+/// fields) and a line file.
+fn split_claims(df: &DataFrame, table: Table, stems: [&'static str; 2], on_claim: impl Fn(&str) -> bool, dropped: &[&str]) -> Result<[CcwRows; 2]> {
     let columns = table.spec().columns();
     let text: BTreeMap<String, Vec<Option<String>>> = columns.iter().map(|c| Ok((c.name.clone(), text_column(df.column(c.name.as_str()).ctx(|| c.name.clone())?)))).collect::<Result<_>>()?;
     let keys = ["bene_id", "claim_id"];
@@ -788,31 +900,10 @@ fn split_claims(out: &Path, df: &DataFrame, table: Table, claims_file: &str, lin
         }
         line_rows.push(line_cols.iter().map(|c| get(c)).collect());
     }
-    written.push(write_fixed_width(out, claims_file, &claim_names, &claim_rows)?);
-    written.push(write_fixed_width(out, lines_file, &line_names, &line_rows)?);
-    Ok(())
-}
-
-/// Writes `rows` as `out/<stem>.dat` with its `out/<stem>.fts`; returns the `.dat` path.
-fn write_fixed_width(out: &Path, stem: &str, names: &[String], rows: &[Vec<String>]) -> Result<PathBuf> {
-    let widths: Vec<usize> = (0..names.len()).map(|j| rows.iter().map(|r| r[j].len()).max().unwrap_or(0).max(1)).collect();
-    let mut columns = Vec::new();
-    let mut start = 1;
-    for (name, w) in names.iter().zip(&widths) {
-        let kind = if name.ends_with("_DT") { "DATE" } else { "CHAR" };
-        columns.push(FtsColumn { long_name: name.clone(), short_name: String::new(), kind: kind.into(), start, width: *w });
-        start += w;
-    }
-    let dat = out.join(format!("{stem}.dat"));
-    let layout = FtsLayout { data_file: Some(format!("{stem}.dat")), rows: Some(rows.len() as u64), record_length: start - 1, columns };
-    let mut f = crate::output::AtomicFile::create(&dat)?;
-    for r in rows {
-        let line: String = r.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
-        writeln!(f.writer(), "{line}").map_err(|e| AscqrError::io(&dat, e))?;
-    }
-    f.commit()?;
-    crate::output::write_atomic(&out.join(format!("{stem}.fts")), fts_text(&layout).as_bytes())?;
-    Ok(dat)
+    Ok([
+        CcwRows { stem: stems[0].into(), kind: stems[0], names: claim_names, rows: claim_rows },
+        CcwRows { stem: stems[1].into(), kind: stems[1], names: line_names, rows: line_rows },
+    ])
 }
 
 #[cfg(test)]
