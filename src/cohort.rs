@@ -41,7 +41,7 @@ use polars::prelude::*;
 use std::path::Path;
 
 /// One row of the attrition table.
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct AttritionStep {
     pub step: String,
     pub description: String,
@@ -61,6 +61,9 @@ pub struct CohortResult {
     /// Excluded procedures with `exclusion_reason`.
     pub excluded: DataFrame,
     pub attrition: Vec<AttritionStep>,
+    /// Each attrition step's facilities (`facilities_out` is this set's size), so that results
+    /// of disjoint sets of beneficiaries (shards) can be merged ([`merge`]).
+    pub step_facilities: Vec<FacilitySet>,
 }
 
 /// Measurement period, inclusive, as days since 1970-01-01.
@@ -346,7 +349,8 @@ fn counts(df: &DataFrame) -> Result<(u64, u64, FacilitySet)> {
     Ok(if n == 0 { (0, 0, FacilitySet::new()) } else { (n, b, f) })
 }
 
-type FacilitySet = std::collections::BTreeSet<Option<String>>;
+/// The facilities (NPIs, or none) left after an attrition step.
+pub type FacilitySet = std::collections::BTreeSet<Option<String>>;
 
 struct Attrition {
     steps: Vec<AttritionStep>,
@@ -500,23 +504,56 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
 /// (sorted by `procedure_id`): [`write_in_batches`] writes each batch out instead.
 pub fn build_in_batches(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, per_batch: usize) -> Result<CohortResult> {
     let (mut cohorts, mut exclusions) = (Vec::new(), Vec::new());
-    let attrition = run_batches(claims_dir, measure, period, dict, per_batch, |cohort, excluded| {
+    let (attrition, step_facilities) = run_batches(claims_dir, measure, period, dict, per_batch, |cohort, excluded| {
         cohorts.push(cohort);
         exclusions.push(excluded);
         Ok(())
     })?;
-    let by_procedure = |frames: Vec<DataFrame>, what: &str| -> Result<DataFrame> {
-        let frames: Vec<LazyFrame> = frames.into_iter().filter(|d| d.width() > 0).map(|d| d.lazy()).collect();
-        if frames.is_empty() {
-            return Ok(DataFrame::empty());
-        }
-        concat(frames, UnionArgs::default())
-            .and_then(|lf| lf.sort(["procedure_id"], SortMultipleOptions::default()).collect())
-            .ctx(|| format!("collecting the {what}"))
-    };
     let cohort = by_procedure(cohorts, "cohort")?;
     let excluded = by_procedure(exclusions, "exclusions")?;
-    Ok(CohortResult { measure, definition: definition(measure, period, dict), cohort, excluded, attrition })
+    Ok(CohortResult { measure, definition: definition(measure, period, dict), cohort, excluded, attrition, step_facilities })
+}
+
+/// Frames stacked and sorted by `procedure_id` (an empty frame without columns if none has any).
+fn by_procedure(frames: Vec<DataFrame>, what: &str) -> Result<DataFrame> {
+    let frames: Vec<LazyFrame> = frames.into_iter().filter(|d| d.width() > 0).map(|d| d.lazy()).collect();
+    if frames.is_empty() {
+        return Ok(DataFrame::empty());
+    }
+    concat(frames, UnionArgs::default())
+        .and_then(|lf| lf.sort(["procedure_id"], SortMultipleOptions::default()).collect())
+        .ctx(|| format!("collecting the {what}"))
+}
+
+/// Merges the cohorts of disjoint sets of beneficiaries (the shards of a prepared extract) into
+/// the cohort of them all: procedures stacked and sorted by `procedure_id`, counts added up,
+/// facilities as the union of each step's sets. Every rule looks at one patient's claims only,
+/// so the result is the cohort built from all the claims at once, whatever the split.
+pub fn merge(parts: Vec<CohortResult>) -> Result<CohortResult> {
+    let mut parts = parts.into_iter();
+    let first = parts.next().ok_or_else(|| AscqrError::Other("internal: no cohort parts to merge".into()))?;
+    let (measure, definition) = (first.measure, first.definition.clone());
+    let mut total = Attrition { steps: first.attrition, facilities: first.step_facilities, excluded: Vec::new() };
+    let (mut cohorts, mut exclusions) = (vec![first.cohort], vec![first.excluded]);
+    for part in parts {
+        if part.measure != measure || part.definition != definition {
+            return Err(AscqrError::Other(format!("cohort parts of different measures or definitions cannot be merged ({measure} and {})", part.measure)));
+        }
+        total = total.add(Attrition { steps: part.attrition, facilities: part.step_facilities, excluded: Vec::new() })?;
+        cohorts.push(part.cohort);
+        exclusions.push(part.excluded);
+    }
+    for (s, f) in total.steps.iter_mut().zip(&total.facilities) {
+        s.facilities_out = f.len() as u64;
+    }
+    Ok(CohortResult {
+        measure,
+        definition,
+        cohort: by_procedure(cohorts, "cohort")?,
+        excluded: by_procedure(exclusions, "exclusions")?,
+        attrition: total.steps,
+        step_facilities: total.facilities,
+    })
 }
 
 /// What [`write_in_batches`] wrote.
@@ -560,7 +597,7 @@ pub fn write_in_batches(
         }
         df.lazy().sort(["bene_id", "procedure_id"], SortMultipleOptions::default()).collect().ctx(|| format!("sorting the {what}"))
     };
-    let attrition = run_batches(claims_dir, measure, period, dict, per_batch, |cohort, excluded| {
+    let (attrition, _) = run_batches(claims_dir, measure, period, dict, per_batch, |cohort, excluded| {
         let mut cohort = by_beneficiary(cohort, "cohort")?;
         if let Some(table) = &ccn_table {
             cohort = with_facility_ccn(cohort, table)?;
@@ -642,7 +679,7 @@ fn run_batches(
     dict: &Dictionary,
     per_batch: usize,
     mut take: impl FnMut(DataFrame, DataFrame) -> Result<()>,
-) -> Result<Vec<AttritionStep>> {
+) -> Result<(Vec<AttritionStep>, Vec<FacilitySet>)> {
     let ranges = beneficiary_ranges(claims_dir, per_batch)?;
     let n = ranges.len();
     let exclusion_dx = exclusion_diagnoses(claims_dir, dict.measure(measure))?;
@@ -661,7 +698,7 @@ fn run_batches(
         tracing::info!("cohort stage {}: {} in, {} excluded", s.step, s.procedures_in, s.excluded);
         s.facilities_out = f.len() as u64;
     }
-    Ok(att.steps)
+    Ok((att.steps, att.facilities))
 }
 
 /// Which definitions a cohort used: dictionary version, code lists by provenance, period,
@@ -932,6 +969,40 @@ pub fn write(out: &Path, result: &CohortResult) -> Result<()> {
         target.commit()?;
     }
     write_attrition_and_summary(out, &result.definition, &result.attrition, result.cohort.height() as u64)
+}
+
+const STEP_FACILITIES: &str = "step_facilities.json";
+
+/// Writes a cohort as a part of a larger one (one shard's): what [`write`] writes, and each
+/// attrition step's facilities, which [`merge`] needs to count the facilities of the whole.
+pub fn write_part(out: &Path, result: &CohortResult) -> Result<()> {
+    write(out, result)?;
+    let json = serde_json::to_vec(&result.step_facilities).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
+    crate::output::write_atomic(&out.join(STEP_FACILITIES), &json)
+}
+
+/// Reads a cohort [`write_part`] wrote.
+pub fn read_part(dir: &Path, measure: MeasureId) -> Result<CohortResult> {
+    let read_json = |name: &str| -> Result<serde_json::Value> {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| AscqrError::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| AscqrError::Other(format!("{}: {e}", path.display())))
+    };
+    let summary = read_json("cohort.json")?;
+    let bad = |what: &str| AscqrError::Other(format!("{}: {what}", dir.join("cohort.json").display()));
+    let attrition: Vec<AttritionStep> = serde_json::from_value(summary["attrition"].clone()).map_err(|e| bad(&e.to_string()))?;
+    let step_facilities: Vec<FacilitySet> = serde_json::from_value(read_json(STEP_FACILITIES)?).map_err(|e| bad(&e.to_string()))?;
+    if step_facilities.len() != attrition.len() {
+        return Err(bad("attrition steps and their facility sets disagree"));
+    }
+    Ok(CohortResult {
+        measure,
+        definition: summary["definition"].clone(),
+        cohort: crate::output::read_parquet(&dir.join("cohort.parquet"))?,
+        excluded: crate::output::read_parquet(&dir.join("excluded.parquet"))?,
+        attrition,
+        step_facilities,
+    })
 }
 
 /// `attrition.csv`, and `cohort.json` with the definition, the attrition and the cohort's size.

@@ -47,6 +47,67 @@ struct Cli {
     command: Command,
 }
 
+/// The settings of a run, shared by `run`, `run-shard` and `merge`.
+#[derive(clap::Args)]
+struct RunSettings {
+    /// TOML file with run settings; flags given here override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Comma-separated measures (default all four).
+    #[arg(long, value_delimiter = ',')]
+    measures: Option<Vec<String>>,
+    /// Last calendar year of the performance periods.
+    #[arg(long)]
+    through_year: Option<i32>,
+    /// rspl (CMS's method, default), laplace or agq.
+    #[arg(long)]
+    method: Option<String>,
+    /// Bootstrap replicates for intervals and categories (default 100).
+    #[arg(long)]
+    bootstrap: Option<usize>,
+    /// Seed of the bootstrap and of the web-based measures' samples (default 1).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Dictionary overlay folder with official code lists.
+    #[arg(long)]
+    dictionary: Option<PathBuf>,
+    /// Chart-abstraction records for the web-based measures.
+    #[arg(long)]
+    web_records: Option<PathBuf>,
+    /// ASC-20 personnel file.
+    #[arg(long)]
+    web_personnel: Option<PathBuf>,
+    /// HQR payment year of the web-based measures (default through-year + 2).
+    #[arg(long)]
+    payment_year: Option<i32>,
+    /// Upload date in the HQR file name, YYYY-MM-DD (default today).
+    #[arg(long)]
+    upload_date: Option<String>,
+}
+
+impl RunSettings {
+    /// The --config file's settings, overridden by the flags given.
+    fn config(self) -> ascqr::Result<ascqr::pipeline::RunConfig> {
+        let from_file = match &self.config {
+            Some(path) => ascqr::pipeline::RunConfig::from_toml_file(path)?,
+            None => ascqr::pipeline::RunConfig::default(),
+        };
+        Ok(from_file.overridden_by(ascqr::pipeline::RunConfig {
+            measures: self.measures,
+            through_year: self.through_year,
+            period_years: Default::default(),
+            method: self.method,
+            bootstrap: self.bootstrap,
+            seed: self.seed,
+            dictionary: self.dictionary,
+            web_records: self.web_records,
+            web_personnel: self.web_personnel,
+            payment_year: self.payment_year,
+            upload_date: self.upload_date,
+        }))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Generate a synthetic Medicare claims extract with the truth behind it.
@@ -408,39 +469,52 @@ Examples:
         /// ingested into OUT/extract first.
         #[arg(long)]
         claims: PathBuf,
-        /// TOML file with run settings; flags given here override it.
+        #[command(flatten)]
+        settings: RunSettings,
+        /// Shards run at once (default 1; each uses every core through polars).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Run folder.
         #[arg(long)]
-        config: Option<PathBuf>,
-        /// Comma-separated measures (default all four).
-        #[arg(long, value_delimiter = ',')]
-        measures: Option<Vec<String>>,
-        /// Last calendar year of the performance periods.
+        out: PathBuf,
+    },
+    /// One shard of a run: every measure's cohort, analysis rows and unmapped-code counts.
+    #[command(after_help = "\
+The unit of work a distributed engine runs (README, \"Running shard by shard\"): reads only shard
+I of the prepared extract and writes the part folder P (protected health information), which
+`ascqr merge` turns into a run folder with every other shard's part. Give it the run settings
+`merge` will get (--measures, --through-year, --config); the last claims year is the whole
+extract's. Parts of any number of shards, built in any order or on any machine, merge into the
+same bytes as `ascqr run`.
+
+Example:
+  ascqr run-shard --extract extract --shard 0 --out parts/0")]
+    RunShard {
+        /// A prepared extract (from `ascqr ingest`).
         #[arg(long)]
-        through_year: Option<i32>,
-        /// rspl (CMS's method, default), laplace or agq.
+        extract: PathBuf,
+        /// The shard to run, from 0.
         #[arg(long)]
-        method: Option<String>,
-        /// Bootstrap replicates for intervals and categories (default 100).
+        shard: u32,
+        #[command(flatten)]
+        settings: RunSettings,
+        /// Part folder.
         #[arg(long)]
-        bootstrap: Option<usize>,
-        /// Seed of the bootstrap and of the web-based measures' samples (default 1).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Dictionary overlay folder with official code lists.
-        #[arg(long)]
-        dictionary: Option<PathBuf>,
-        /// Chart-abstraction records for the web-based measures.
-        #[arg(long)]
-        web_records: Option<PathBuf>,
-        /// ASC-20 personnel file.
-        #[arg(long)]
-        web_personnel: Option<PathBuf>,
-        /// HQR payment year of the web-based measures (default through-year + 2).
-        #[arg(long)]
-        payment_year: Option<i32>,
-        /// Upload date in the HQR file name, YYYY-MM-DD (default today).
-        #[arg(long)]
-        upload_date: Option<String>,
+        out: PathBuf,
+    },
+    /// A run folder from the parts of every shard: fits, bootstrap, reports, manifest.
+    #[command(after_help = "\
+Checks that the parts come from one extract, cover each of its shards once and were built for the
+same measures and periods, then writes what `ascqr run` writes.
+
+Example:
+  ascqr merge --parts parts/0 parts/1 parts/2 --out run_out")]
+    Merge {
+        /// The part folders, one per shard, in any order.
+        #[arg(long, num_args = 1.., required = true)]
+        parts: Vec<PathBuf>,
+        #[command(flatten)]
+        settings: RunSettings,
         /// Run folder.
         #[arg(long)]
         out: PathBuf,
@@ -1016,27 +1090,23 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let n = ascqr::hglm::simulate::write_analysis_file(&spec, &out)?;
             println!("wrote {n} rows to {}", out.display());
         }
-        Command::Run { claims, config, measures, through_year, method, bootstrap, seed, dictionary, web_records, web_personnel, payment_year, upload_date, out } => {
-            let from_file = match &config {
-                Some(path) => ascqr::pipeline::RunConfig::from_toml_file(path)?,
-                None => ascqr::pipeline::RunConfig::default(),
-            };
-            let flags = ascqr::pipeline::RunConfig {
-                measures,
-                through_year,
-                period_years: Default::default(),
-                method,
-                bootstrap,
-                seed,
-                dictionary,
-                web_records,
-                web_personnel,
-                payment_year,
-                upload_date,
-            };
-            let config = from_file.overridden_by(flags);
+        Command::Run { claims, settings, jobs, out } => {
+            let config = settings.config()?;
             let dict = load_dictionary(config.dictionary.as_deref())?;
-            let result = ascqr::pipeline::run(&claims, &config, &dict, std::env::args().collect(), &out)?;
+            let result = ascqr::pipeline::run_with_jobs(&claims, &config, &dict, std::env::args().collect(), &out, jobs)?;
+            print_run_summary(&result);
+        }
+        Command::RunShard { extract, shard, settings, out } => {
+            let config = settings.config()?;
+            let dict = load_dictionary(config.dictionary.as_deref())?;
+            let part = ascqr::pipeline::run_shard(&extract, shard, &config, &dict, &out)?;
+            let rows: Vec<String> = part.cohort_rows.iter().map(|(m, n)| format!("{m} {n}")).collect();
+            println!("part of shard {} of {}: {} (cohort procedures: {})", part.shard, part.of, out.display(), rows.join(", "));
+        }
+        Command::Merge { parts, settings, out } => {
+            let config = settings.config()?;
+            let dict = load_dictionary(config.dictionary.as_deref())?;
+            let result = ascqr::pipeline::merge(&parts, &config, &dict, std::env::args().collect(), &out)?;
             print_run_summary(&result);
         }
         Command::Forecast { model, claims, facility, period, through_year, dictionary, what_if_visits, project_cases, what_if_cases, what_if_share, model_data, draws, seed, out } => {

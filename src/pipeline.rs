@@ -213,14 +213,16 @@ fn model_label(claims: &Path, m: MeasureId, plan: &RunPlan) -> String {
     format!("{}{m} fitted by ascqr {} run, {} method, period {first} to {last}", synthetic.unwrap_or_default(), env!("CARGO_PKG_VERSION"), plan.method.as_str())
 }
 
-/// Cohort → features → model for one measure, written under `out/<measure>/`.
-fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, out: &Path, stages: &mut Vec<StageRecord>, warnings: &mut Vec<String>) -> Result<MeasureRun> {
+/// One measure of a run from the shards' parts: the cohort merged, the analysis file stacked,
+/// the model fitted; written under `out/<measure>/`.
+#[allow(clippy::too_many_arguments)]
+fn merge_measure(claims: &Path, parts: &[PathBuf], m: MeasureId, plan: &RunPlan, dict: &Dictionary, out: &Path, stages: &mut Vec<StageRecord>, warnings: &mut Vec<String>) -> Result<MeasureRun> {
     let dir = out.join(m.as_str());
     std::fs::create_dir_all(&dir).map_err(|e| AscqrError::io(&dir, e))?;
     write_atomic(&dir.join("PROTECTED_HEALTH_INFORMATION.txt"), PHI_NOTICE.as_bytes())?;
-    let period = plan.period(m)?;
     let cohort = timed(stages, format!("{m} cohort"), || {
-        let c = crate::cohort::build(claims, m, Some(period), dict)?;
+        let pieces = parts.iter().map(|p| crate::cohort::read_part(&p.join(m.as_str()).join("cohort"), m)).collect::<Result<Vec<_>>>()?;
+        let c = crate::cohort::merge(pieces)?;
         crate::cohort::write(&dir.join("cohort"), &c)?;
         let n = c.cohort.height() as u64;
         Ok((c, n))
@@ -241,7 +243,16 @@ fn run_measure(claims: &Path, m: MeasureId, plan: &RunPlan, dict: &Dictionary, o
     }
     let features = dir.join("features");
     timed(stages, format!("{m} features"), || {
-        let analysis = crate::risk::analysis_frame(claims, m, &cohort.cohort, dict)?;
+        let mut frames = Vec::new();
+        for p in parts {
+            let file = p.join(m.as_str()).join(PART_ANALYSIS);
+            if file.is_file() {
+                frames.push(crate::output::read_parquet(&file)?.lazy());
+            }
+        }
+        let analysis = concat(frames, UnionArgs::default())
+            .and_then(|lf| lf.sort(["procedure_id"], SortMultipleOptions::default()).collect())
+            .ctx(|| format!("stacking the {m} analysis rows of the shards"))?;
         crate::risk::write_analysis(&features, m, &analysis, dict)?;
         Ok(((), analysis.height() as u64))
     })?;
@@ -302,18 +313,205 @@ pub fn read_manifest(run: &Path) -> Result<serde_json::Value> {
     serde_json::from_slice(&bytes).map_err(|e| AscqrError::Other(format!("{}: {e}", path.display())))
 }
 
-/// Runs everything `plan` asks for and writes the run folder.
+/// Runs everything `config` asks for on `claims` (a prepared extract, or a raw canonical folder
+/// ingested into `OUT/extract` first) and writes the run folder: every shard's part one after
+/// another ([`run_shard`]), then [`merge`].
 pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path) -> Result<RunResult> {
+    run_with_jobs(claims, config, dict, command_line, out, 1)
+}
+
+/// [`run`] with up to `jobs` shards at once.
+pub fn run_with_jobs(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path, jobs: usize) -> Result<RunResult> {
+    if jobs == 0 {
+        return Err(AscqrError::InvalidOption("--jobs 0: at least one shard must run at a time".into()));
+    }
     std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
     let mut stages = Vec::new();
     requested_measures(config)?;
     let extract = prepared_extract(claims, out, &mut stages)?;
-    let claims = extract.as_path();
-    let plan = RunPlan::new(config, claims, dict)?;
+    let shards = crate::claims::extract::read_manifest(&extract)?.shards;
+    // The plan once, for every shard: the last claims year is the whole extract's.
+    let plan = RunPlan::new(config, &extract, dict)?;
+    let config = RunConfig { through_year: Some(plan.through_year), ..config.clone() };
+    let scratch = tempfile::Builder::new().prefix(".ascqr-parts").tempdir_in(out).map_err(|e| AscqrError::io(out, e))?;
+    let parts: Vec<PathBuf> = (0..shards).map(|i| scratch.path().join(format!("shard-{i:05}"))).collect();
+    timed(&mut stages, "shards".into(), || {
+        let one = |i: usize| -> Result<u64> {
+            tracing::info!("shard {} of {shards}", i + 1);
+            Ok(run_shard(&extract, i as u32, &config, dict, &parts[i])?.cohort_rows.values().sum())
+        };
+        let rows: Vec<u64> = if jobs == 1 {
+            (0..parts.len()).map(one).collect::<Result<_>>()?
+        } else {
+            use rayon::prelude::*;
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build().map_err(|e| AscqrError::Other(format!("starting {jobs} jobs: {e}")))?;
+            pool.install(|| (0..parts.len()).into_par_iter().map(one).collect::<Result<_>>())?
+        };
+        Ok(((), rows.iter().sum()))
+    })?;
+    merge_parts(&parts, &config, dict, command_line, out, stages)
+}
+
+/// The manifest of one shard's part.
+pub const PART_MANIFEST: &str = "part.json";
+const PART_FORMAT: &str = "ascqr run part";
+const PART_ANALYSIS: &str = "analysis.parquet";
+const PART_UNMAPPED: &str = "unmapped_codes.parquet";
+
+/// `part.json`: which extract and shard a part comes from and what it was built for; `merge`
+/// takes parts of one extract, built for the same measures and periods, covering every shard once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PartManifest {
+    pub format: String,
+    pub engine_version: String,
+    /// The prepared extract (absolute path) and the sha256 of its `ingest.json`.
+    pub extract: PathBuf,
+    pub extract_manifest_sha256: String,
+    pub shard: u32,
+    pub of: u32,
+    pub periods: BTreeMap<String, (String, String)>,
+    /// In-cohort procedures per measure.
+    pub cohort_rows: BTreeMap<String, u64>,
+}
+
+fn sha256_of(path: &Path) -> Result<String> {
+    Ok(describe_input(path)?.sha256)
+}
+
+/// `ascqr run-shard`: the cohorts, analysis rows and unmapped-code counts of every measure the
+/// run asks for, from one shard of a prepared extract, written to `out` (built in a temporary
+/// folder beside it and renamed when complete). Every rule looks at one beneficiary's claims,
+/// and a beneficiary's claims are all in one shard, so the parts of all shards hold exactly what
+/// the whole extract gives.
+pub fn run_shard(extract: &Path, shard: u32, config: &RunConfig, dict: &Dictionary, out: &Path) -> Result<PartManifest> {
+    let ingest = crate::claims::extract::read_manifest(extract)?;
+    if ingest.view_of.is_some() {
+        return Err(AscqrError::InvalidOption(format!("{} is a shard view; give the prepared extract itself", extract.display())));
+    }
+    if shard >= ingest.shards {
+        return Err(AscqrError::InvalidOption(format!("--shard {shard}: {} has shards 0 to {}", extract.display(), ingest.shards - 1)));
+    }
+    let plan = RunPlan::new(config, extract, dict)?;
+    let name = out.file_name().ok_or_else(|| AscqrError::InvalidOption(format!("{} is not a folder path", out.display())))?;
+    if out.exists() && !out.join(PART_MANIFEST).is_file() && std::fs::read_dir(out).map_err(|e| AscqrError::io(out, e))?.next().is_some() {
+        return Err(AscqrError::InvalidOption(format!("{} exists and is not a run part; choose another --out", out.display())));
+    }
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| AscqrError::io(parent, e))?;
+    let staging = tempfile::Builder::new().prefix(&format!(".{}.part-", name.to_string_lossy())).tempdir_in(parent).map_err(|e| AscqrError::io(parent, e))?;
+    let view = staging.path().join("_view");
+    crate::claims::extract::write_shard_view(extract, &[shard], &view)?;
+    let mut cohort_rows = BTreeMap::new();
+    for &m in &plan.measures {
+        let dir = staging.path().join(m.as_str());
+        let c = crate::cohort::build(&view, m, Some(plan.period(m)?), dict)?;
+        crate::cohort::write_part(&dir.join("cohort"), &c)?;
+        if c.cohort.height() > 0 {
+            let mut analysis = crate::risk::analysis_frame(&view, m, &c.cohort, dict)?;
+            let target = crate::output::TempPath::new(&dir.join(PART_ANALYSIS))?;
+            ParquetWriter::new(target.create_file()?).finish(&mut analysis).ctx(|| format!("writing the {m} analysis rows of shard {shard}"))?;
+            target.commit()?;
+        }
+        cohort_rows.insert(m.as_str().to_string(), c.cohort.height() as u64);
+    }
+    let mut unmapped = crate::risk::unmapped_codes(&view, dict)?;
+    let target = crate::output::TempPath::new(&staging.path().join(PART_UNMAPPED))?;
+    ParquetWriter::new(target.create_file()?).finish(&mut unmapped).ctx(|| format!("writing the unmapped codes of shard {shard}"))?;
+    target.commit()?;
+    std::fs::remove_dir_all(&view).map_err(|e| AscqrError::io(&view, e))?;
+    write_atomic(&staging.path().join("PROTECTED_HEALTH_INFORMATION.txt"), PHI_NOTICE.as_bytes())?;
+    let manifest = PartManifest {
+        format: PART_FORMAT.into(),
+        engine_version: env!("CARGO_PKG_VERSION").into(),
+        extract: std::fs::canonicalize(extract).map_err(|e| AscqrError::io(extract, e))?,
+        extract_manifest_sha256: sha256_of(&extract.join(crate::claims::extract::MANIFEST_FILE))?,
+        shard,
+        of: ingest.shards,
+        periods: plan.periods.iter().map(|(m, p)| (m.as_str().to_string(), p.clone())).collect(),
+        cohort_rows,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
+    json.push(b'\n');
+    write_atomic(&staging.path().join(PART_MANIFEST), &json)?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
+    }
+    let staged = staging.keep();
+    std::fs::rename(&staged, out).map_err(|e| AscqrError::io(out, e))?;
+    Ok(manifest)
+}
+
+fn read_part_manifest(part: &Path) -> Result<PartManifest> {
+    let path = part.join(PART_MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|e| AscqrError::io(&path, e))?;
+    let m: PartManifest = serde_json::from_slice(&bytes).map_err(|e| AscqrError::Other(format!("{}: not a run part's manifest: {e}", path.display())))?;
+    if m.format != PART_FORMAT || m.engine_version != env!("CARGO_PKG_VERSION") {
+        return Err(AscqrError::Other(format!(
+            "{}: a part of {:?} written by ascqr {}; this is ascqr {}: run the shard again",
+            path.display(),
+            m.format,
+            m.engine_version,
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    Ok(m)
+}
+
+/// `ascqr merge`: a run folder from the parts of every shard of one extract (in any order),
+/// exactly as `run` writes it: merged cohorts, analysis files, fits, bootstrap, facility report,
+/// national table, HTML report and manifest.
+pub fn merge(parts: &[PathBuf], config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path) -> Result<RunResult> {
+    merge_parts(parts, config, dict, command_line, out, Vec::new())
+}
+
+fn merge_parts(parts: &[PathBuf], config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path, mut stages: Vec<StageRecord>) -> Result<RunResult> {
+    if parts.is_empty() {
+        return Err(AscqrError::InvalidOption("merge needs the parts of every shard (--parts P...)".into()));
+    }
+    let manifests = parts.iter().map(|p| read_part_manifest(p)).collect::<Result<Vec<_>>>()?;
+    let first = &manifests[0];
+    let mut by_shard: Vec<Option<&Path>> = vec![None; first.of as usize];
+    for (p, m) in parts.iter().zip(&manifests) {
+        if m.extract_manifest_sha256 != first.extract_manifest_sha256 || m.of != first.of {
+            return Err(AscqrError::InvalidOption(format!("{} is a part of another extract than {}", p.display(), parts[0].display())));
+        }
+        if m.periods != first.periods {
+            return Err(AscqrError::InvalidOption(format!("{} was built for other measures or periods than {}", p.display(), parts[0].display())));
+        }
+        match by_shard[m.shard as usize] {
+            Some(other) => return Err(AscqrError::InvalidOption(format!("shard {} given twice: {} and {}", m.shard, other.display(), p.display()))),
+            None => by_shard[m.shard as usize] = Some(p),
+        }
+    }
+    let missing: Vec<String> = by_shard.iter().enumerate().filter(|(_, p)| p.is_none()).map(|(i, _)| i.to_string()).collect();
+    if !missing.is_empty() {
+        return Err(AscqrError::InvalidOption(format!("the parts of shard(s) {} of {} are missing", missing.join(", "), first.of)));
+    }
+    // Shard order, whatever order the parts were given in.
+    let parts: Vec<PathBuf> = by_shard.into_iter().flatten().map(Path::to_path_buf).collect();
+    let extract = first.extract.clone();
+    if sha256_of(&extract.join(crate::claims::extract::MANIFEST_FILE))? != first.extract_manifest_sha256 {
+        return Err(AscqrError::InvalidOption(format!("{} changed since its parts were built: run the shards again", extract.display())));
+    }
+    let plan = RunPlan::new(config, &extract, dict)?;
+    let periods: BTreeMap<String, (String, String)> = plan.periods.iter().map(|(m, p)| (m.as_str().to_string(), p.clone())).collect();
+    if periods != first.periods {
+        return Err(AscqrError::InvalidOption(format!(
+            "the parts were built for {:?}, this merge asks for {:?}: give merge the measures and through year run-shard had",
+            first.periods, periods
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
+    // An extract inside the run folder is named relative to it (see the manifest below).
+    let claims = match extract.strip_prefix(std::fs::canonicalize(out).map_err(|e| AscqrError::io(out, e))?) {
+        Ok(inside) => out.join(inside),
+        Err(_) => extract.clone(),
+    };
+    let claims = claims.as_path();
     let mut warnings = Vec::new();
     let mut measures = Vec::new();
     for &m in &plan.measures {
-        measures.push(run_measure(claims, m, &plan, dict, out, &mut stages, &mut warnings)?);
+        measures.push(merge_measure(claims, &parts, m, &plan, dict, out, &mut stages, &mut warnings)?);
     }
     let web = match &config.web_records {
         None => None,
@@ -335,7 +533,8 @@ pub fn run(claims: &Path, config: &RunConfig, dict: &Dictionary, command_line: V
         None
     } else {
         Some(timed(&mut stages, "unmapped codes".into(), || {
-            let u = crate::risk::write_unmapped_codes(claims, dict, &out.join("unmapped_codes.csv"), true)?;
+            let counts = parts.iter().map(|p| crate::output::read_parquet(&p.join(PART_UNMAPPED))).collect::<Result<Vec<_>>>()?;
+            let u = crate::risk::write_unmapped_table(&crate::risk::merge_unmapped(counts)?, &out.join("unmapped_codes.csv"), true)?;
             let n = u.distinct_codes as u64;
             Ok((u, n))
         })?)

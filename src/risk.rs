@@ -311,7 +311,25 @@ pub struct UnmappedSummary {
 /// Writes `path` (`icd10cm,diagnosis_fields`, most frequent first) from [`unmapped_codes`]. With
 /// `suppress`, counts between 1 and 10 are written `<11` (for a shareable run folder).
 pub fn write_unmapped_codes(claims_dir: &Path, dict: &Dictionary, path: &Path, suppress: bool) -> Result<UnmappedSummary> {
-    let unmapped = unmapped_codes(claims_dir, dict)?;
+    write_unmapped_table(&unmapped_codes(claims_dir, dict)?, path, suppress)
+}
+
+/// The [`unmapped_codes`] of disjoint parts of an extract (its shards) as those of the whole:
+/// counts added up by code, most frequent first.
+pub fn merge_unmapped(parts: Vec<DataFrame>) -> Result<DataFrame> {
+    let parts: Vec<LazyFrame> = parts.into_iter().map(|d| d.lazy()).collect();
+    concat(parts, UnionArgs::default())
+        .and_then(|lf| {
+            lf.group_by([col("dx")])
+                .agg([col("fields").sum()])
+                .sort(["fields", "dx"], SortMultipleOptions::default().with_order_descending_multi([true, false]))
+                .collect()
+        })
+        .ctx(|| "adding up the shards' unmapped codes".into())
+}
+
+/// Writes an [`unmapped_codes`] table to `path` (see [`write_unmapped_codes`]).
+pub fn write_unmapped_table(unmapped: &DataFrame, path: &Path, suppress: bool) -> Result<UnmappedSummary> {
     let ctx = || "unmapped codes".to_string();
     let codes = unmapped.column("dx").and_then(|c| c.str().cloned()).ctx(ctx)?;
     let fields = unmapped.column("fields").and_then(|c| c.i64().cloned()).ctx(ctx)?;

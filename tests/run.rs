@@ -110,7 +110,8 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
     assert_eq!(manifest["claims_layout"], "canonical");
     assert_eq!(manifest["claims_rows_rejected"], 0);
     assert!(a.join("extract/ingest.json").is_file());
-    assert_eq!(stages, ["ingest", "asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "unmapped codes", "facility report"]);
+    // Then every shard's part (cohorts and analysis rows of every measure), then the merge.
+    assert_eq!(stages, ["ingest", "shards", "asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "unmapped codes", "facility report"]);
 
     // The national model is saved beside the fit, and checks itself against its data.
     let saved = ascqr::saved_model::SavedModel::load(&a.join("asc18/model")).unwrap();

@@ -161,6 +161,48 @@ pub struct IngestManifest {
     /// is fitted on synthetic claims keeps saying so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic_source: Option<serde_json::Value>,
+    /// Set in a shard view ([`write_shard_view`]): the extract whose shards this one reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_of: Option<ShardView>,
+}
+
+/// Some shards of another prepared extract, read as an extract of their own: what `ascqr
+/// run-shard` hands the stages, so that every stage reads one shard without a second code path.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShardView {
+    /// The prepared extract (absolute path).
+    pub extract: PathBuf,
+    /// Its shard count.
+    pub of: u32,
+    /// The shards this view reads, ascending.
+    pub shards: Vec<u32>,
+}
+
+/// Writes, in `dir`, a prepared extract that reads only `shards` of `extract` (no claims are
+/// copied: its `ingest.json` names the shards). The manifest's row counts stay those of the
+/// whole extract.
+pub fn write_shard_view(extract: &Path, shards: &[u32], dir: &Path) -> Result<IngestManifest> {
+    let mut manifest = read_manifest(extract)?;
+    if manifest.view_of.is_some() {
+        return Err(AscqrError::InvalidOption(format!("{} is already a shard view; give the prepared extract itself", extract.display())));
+    }
+    let mut shards = shards.to_vec();
+    shards.sort_unstable();
+    shards.dedup();
+    if let Some(bad) = shards.iter().find(|&&s| s >= manifest.shards) {
+        return Err(AscqrError::InvalidOption(format!("shard {bad}: {} has shards 0 to {}", extract.display(), manifest.shards - 1)));
+    }
+    if shards.is_empty() {
+        return Err(AscqrError::InvalidOption("a shard view needs at least one shard".into()));
+    }
+    let absolute = std::fs::canonicalize(extract).map_err(|e| AscqrError::io(extract, e))?;
+    manifest.view_of = Some(ShardView { extract: absolute, of: manifest.shards, shards: shards.clone() });
+    manifest.shards = shards.len() as u32;
+    std::fs::create_dir_all(dir).map_err(|e| AscqrError::io(dir, e))?;
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| AscqrError::Other(format!("internal: {e}")))?;
+    json.push(b'\n');
+    crate::output::write_atomic(&dir.join(MANIFEST_FILE), &json)?;
+    Ok(manifest)
 }
 
 impl IngestManifest {
@@ -216,7 +258,12 @@ pub fn shard_path(dir: &Path, table: Table, shard: u32) -> PathBuf {
 /// The shard files of `table` in the prepared extract `dir`, in shard order.
 pub fn shard_files(dir: &Path, table: Table) -> Result<Vec<PathBuf>> {
     let manifest = read_manifest(dir)?;
-    (0..manifest.shards)
+    let (dir, shards): (&Path, Vec<u32>) = match &manifest.view_of {
+        Some(view) => (view.extract.as_path(), view.shards.clone()),
+        None => (dir, (0..manifest.shards).collect()),
+    };
+    shards
+        .into_iter()
         .map(|i| {
             let p = shard_path(dir, table, i);
             if p.is_file() {
@@ -468,6 +515,7 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
         rejects_file: REJECTS_FILE.into(),
         notes,
         asc_lines_outside_enrollment,
+        view_of: None,
         synthetic_source: std::fs::read(claims.join("manifest.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
