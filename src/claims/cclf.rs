@@ -35,13 +35,20 @@
 //! * **Population.** Only the ACO's assigned beneficiaries appear: every result of such an
 //!   extract is about them, not a national cohort, and says so (`ingest.json`, run warnings).
 //!
-//! Claims are held in memory while versions are resolved (one entry per claim line or claim):
-//! fine at an ACO's scale, not meant for national files.
+//! Versions are resolved, and headers joined to their lines, diagnoses and procedures, one
+//! beneficiary shard at a time: every CCLF1-5 row is first spilled by the shard of its current
+//! beneficiary id, so memory holds one shard's claims whatever the delivery's size. A line,
+//! diagnosis or procedure row is matched to its header within its own beneficiary's shard.
 
 use super::ccw::{FixedWidthRecords, FtsColumn, FtsLayout};
 use super::rif::Ingests;
 use super::schema::Table;
+use super::schema::{Column as ColumnSpec, ColumnType};
+use super::sink::Cell;
+use super::spill::{PartitionSpill, Spilled};
 use super::validate::{Records, RejectWriter, SinkFor, Tally, TableIngest, TableReport};
+use crate::error::PolarsContext;
+use polars::prelude::{Int64Chunked, StringChunked};
 use crate::error::{AscqrError, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -143,6 +150,81 @@ impl Reader {
         let i = *self.index.get(name)?;
         self.record.get(i).filter(|v| !v.is_empty())
     }
+}
+
+/// Every row of one CCLF file number (its files in order), spilled by the shard of its current
+/// beneficiary id, so that claim versions, headers and lines are resolved one shard at a time:
+/// a claim's versions, header, lines, diagnoses and procedures all name the same beneficiary.
+fn stage(files: &[CclfFile], number: char, xref: &HashMap<String, String>, dir: &Path, shards: u32) -> Result<Spilled> {
+    let names: Vec<String> = layout(number).columns.into_iter().map(|c| c.long_name).collect();
+    let mut columns: Vec<ColumnSpec> = names.iter().map(|n| ColumnSpec::plain(n.clone(), ColumnType::Str)).collect();
+    columns.push(ColumnSpec::plain(FILE_INDEX, ColumnType::Int));
+    columns.push(ColumnSpec::plain(FILE_ROW, ColumnType::Int));
+    let mut spill = PartitionSpill::create(&dir.join(format!("cclf{number}")), "staged CCLF", columns, shards, 250_000)?;
+    for (k, f) in files.iter().enumerate() {
+        let mut r = Reader::open(f)?;
+        while let Some(row) = r.next()? {
+            let shard = r.get("BENE_MBI_ID").map_or(0, |m| super::extract::shard_of(&current(xref, m), shards));
+            let mut cells: Vec<Cell> = names.iter().map(|n| r.get(n).map_or(Cell::Null, Cell::Str)).collect();
+            cells.push(Cell::Int(k as i64));
+            cells.push(Cell::Int(row as i64));
+            spill.push(shard, &cells)?;
+        }
+    }
+    spill.finish()
+}
+
+const FILE_INDEX: &str = "_file";
+const FILE_ROW: &str = "_row";
+
+/// One shard's staged rows of one CCLF file number, in the order read, by field name.
+struct ShardRows {
+    columns: Vec<StringChunked>,
+    index: HashMap<String, usize>,
+    files: Int64Chunked,
+    rows: Int64Chunked,
+    next: usize,
+}
+
+impl ShardRows {
+    fn read(staged: Option<&Spilled>, shard: u32) -> Result<Self> {
+        let Some(staged) = staged else {
+            return Ok(ShardRows { columns: Vec::new(), index: HashMap::new(), files: Int64Chunked::default(), rows: Int64Chunked::default(), next: 0 });
+        };
+        let mut df = staged.read(shard)?;
+        df.rechunk_mut();
+        let ctx = || format!("reading shard {shard} of the staged CCLF rows");
+        let mut columns = Vec::new();
+        let mut index = HashMap::new();
+        for c in df.columns() {
+            if !c.name().starts_with('_') {
+                index.insert(c.name().to_string(), columns.len());
+                columns.push(c.str().ctx(ctx)?.clone());
+            }
+        }
+        let files = df.column(FILE_INDEX).and_then(|c| c.i64().cloned()).ctx(ctx)?;
+        let rows = df.column(FILE_ROW).and_then(|c| c.i64().cloned()).ctx(ctx)?;
+        Ok(ShardRows { columns, index, files, rows, next: 0 })
+    }
+
+    fn rewind(&mut self) {
+        self.next = 0;
+    }
+
+    /// Moves to the next row: its file (index among the number's files) and row in that file.
+    fn next(&mut self) -> Option<(usize, u64)> {
+        let i = self.next;
+        if i >= self.rows.len() {
+            return None;
+        }
+        self.next += 1;
+        Some((self.files.get(i).unwrap_or(0) as usize, self.rows.get(i).unwrap_or(0) as u64))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        let c = self.columns.get(*self.index.get(name)?)?;
+        c.get(self.next.checked_sub(1)?).filter(|v| !v.is_empty())
+    }
 
     fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or("").to_string()
@@ -215,7 +297,7 @@ struct Version {
     at: (usize, u64),
 }
 
-fn version(r: &Reader, file: usize, row: u64) -> Version {
+fn version(r: &ShardRows, file: usize, row: u64) -> Version {
     Version {
         effective: r.text("CLM_EFCTV_DT"),
         unique: r.get("CUR_CLM_UNIQ_ID").and_then(|v| v.parse().ok()).unwrap_or(0),
@@ -263,7 +345,7 @@ struct Counts {
 
 /// Reads a CCLF extract in `dir` (see the module documentation): checks every row, writes
 /// rejects, passes accepted rows to the sinks. Returns the reports and notes for `ingest.json`.
-pub fn ingest_cclf(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFor, progress: &indicatif::ProgressBar) -> Result<(Vec<TableReport>, Vec<String>)> {
+pub fn ingest_cclf(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFor, staging: &super::ccw::Staging, progress: &indicatif::ProgressBar) -> Result<(Vec<TableReport>, Vec<String>)> {
     let (files, passed_over) = discover(dir)?;
     let none = Vec::new();
     let xref = cross_reference(files.get(&'9').unwrap_or(&none))?;
@@ -271,10 +353,34 @@ pub fn ingest_cclf(dir: &Path, rejects: &mut RejectWriter, sink_for: &mut SinkFo
     let mut counts = Counts { superseded: 0, cancelled: 0, other_claim_types: 0 };
     progress.set_message("reading CCLF8 beneficiaries");
     beneficiaries(&files[&'8'], &xref, &mut ing, rejects)?;
-    progress.set_message("reading CCLF5 Part B lines");
-    part_b(&files[&'5'], &xref, ing.get(Table::Carrier), rejects, &mut counts)?;
-    progress.set_message("reading CCLF1-4 Part A claims");
-    part_a(&files, &xref, &mut ing, rejects, &mut counts)?;
+    // Claims are resolved one beneficiary shard at a time (see `stage`).
+    let mut staged = BTreeMap::new();
+    for number in ['5', '1', '2', '3', '4'] {
+        if let Some(f) = files.get(&number) {
+            progress.set_message(format!("staging CCLF{number}"));
+            staged.insert(number, stage(f, number, &xref, &staging.dir, staging.shards)?);
+        }
+    }
+    ing.get(Table::Carrier).report.files += files[&'5'].len();
+    for t in [Table::Outpatient, Table::Inpatient] {
+        ing.get(t).report.files += files[&'1'].len();
+    }
+    ing.get(Table::Outpatient).report.files += files[&'2'].len();
+    progress.set_message("resolving CCLF claim versions");
+    for shard in 0..staging.shards {
+        let mut part_b_rows = ShardRows::read(staged.get(&'5'), shard)?;
+        part_b(&files[&'5'], &mut part_b_rows, &xref, ing.get(Table::Carrier), rejects, &mut counts)?;
+        let mut part_a_rows = PartARows {
+            headers: ShardRows::read(staged.get(&'1'), shard)?,
+            lines: ShardRows::read(staged.get(&'2'), shard)?,
+            procedures: ShardRows::read(staged.get(&'3'), shard)?,
+            diagnoses: ShardRows::read(staged.get(&'4'), shard)?,
+        };
+        part_a(&files, &mut part_a_rows, &xref, &mut ing, rejects, &mut counts)?;
+    }
+    for (_, s) in staged {
+        s.remove()?;
+    }
     let mut notes = vec![
         POPULATION_NOTE.to_string(),
         "CCLF: the facility NPI of Part B lines is their rendering NPI (CCLF5 has no billing NPI)".to_string(),
@@ -329,44 +435,40 @@ fn beneficiaries(files: &[CclfFile], xref: &HashMap<String, String>, ing: &mut I
     Ok(())
 }
 
-fn part_b(files: &[CclfFile], xref: &HashMap<String, String>, ingest: &mut TableIngest, rejects: &mut RejectWriter, counts: &mut Counts) -> Result<()> {
-    let key = |r: &Reader| vec![current(xref, &r.text("BENE_MBI_ID")), r.text("CLM_CNTL_NUM"), r.text("CLM_LINE_NUM")];
+fn part_b(files: &[CclfFile], r: &mut ShardRows, xref: &HashMap<String, String>, ingest: &mut TableIngest, rejects: &mut RejectWriter, counts: &mut Counts) -> Result<()> {
+    let key = |r: &ShardRows| vec![current(xref, &r.text("BENE_MBI_ID")), r.text("CLM_CNTL_NUM"), r.text("CLM_LINE_NUM")];
     let mut latest = HashMap::new();
-    for (k, f) in files.iter().enumerate() {
-        let mut r = Reader::open(f)?;
-        while let Some(row) = r.next()? {
-            keep_latest(&mut latest, key(&r), version(&r, k, row));
-        }
+    r.rewind();
+    while let Some((k, row)) = r.next() {
+        keep_latest(&mut latest, key(r), version(r, k, row));
     }
     let mut out = Row::new(Table::Carrier);
-    for (k, f) in files.iter().enumerate() {
-        ingest.report.files += 1;
-        let mut r = Reader::open(f)?;
-        while let Some(row) = r.next()? {
-            ingest.report.tally(&f.path, Tally::Read);
-            let standing = &latest[&key(&r)];
-            if standing.at != (k, row) || standing.cancel {
-                ingest.report.tally(&f.path, Tally::Merged);
-                if standing.cancel {
-                    counts.cancelled += 1;
-                } else {
-                    counts.superseded += 1;
-                }
-                continue;
+    r.rewind();
+    while let Some((k, row)) = r.next() {
+        let f = &files[k];
+        ingest.report.tally(&f.path, Tally::Read);
+        let standing = &latest[&key(r)];
+        if standing.at != (k, row) || standing.cancel {
+            ingest.report.tally(&f.path, Tally::Merged);
+            if standing.cancel {
+                counts.cancelled += 1;
+            } else {
+                counts.superseded += 1;
             }
-            out.clear();
-            for (canonical, cclf) in PART_B_FIELDS {
-                out.set(canonical, r.get(cclf));
-            }
-            out.set("bene_id", r.get("BENE_MBI_ID").map(|m| current(xref, m)).as_deref());
-            out.set("billing_npi", r.get("RNDRG_PRVDR_NPI_NUM"));
-            out.set("line_dx_version", r.get("DGNS_PRCDR_ICD_IND"));
-            out.set("principal_dx", r.get("CLM_DGNS_1_CD"));
-            for n in 1..=12 {
-                out.set(&format!("dx_{n}"), r.get(&format!("CLM_DGNS_{n}_CD")));
-            }
-            out.push(ingest, &f.path, row, rejects)?;
+            continue;
         }
+        out.clear();
+        for (canonical, cclf) in PART_B_FIELDS {
+            out.set(canonical, r.get(cclf));
+        }
+        out.set("bene_id", r.get("BENE_MBI_ID").map(|m| current(xref, m)).as_deref());
+        out.set("billing_npi", r.get("RNDRG_PRVDR_NPI_NUM"));
+        out.set("line_dx_version", r.get("DGNS_PRCDR_ICD_IND"));
+        out.set("principal_dx", r.get("CLM_DGNS_1_CD"));
+        for n in 1..=12 {
+            out.set(&format!("dx_{n}"), r.get(&format!("CLM_DGNS_{n}_CD")));
+        }
+        out.push(ingest, &f.path, row, rejects)?;
     }
     Ok(())
 }
@@ -402,10 +504,18 @@ fn table_of(claim_type: &str) -> Option<Table> {
     }
 }
 
-fn part_a(files: &BTreeMap<char, Vec<CclfFile>>, xref: &HashMap<String, String>, ing: &mut Ingests, rejects: &mut RejectWriter, counts: &mut Counts) -> Result<()> {
+/// One shard's Part A rows: CCLF1 headers, CCLF2 lines, CCLF3 procedures, CCLF4 diagnoses.
+struct PartARows {
+    headers: ShardRows,
+    lines: ShardRows,
+    procedures: ShardRows,
+    diagnoses: ShardRows,
+}
+
+fn part_a(files: &BTreeMap<char, Vec<CclfFile>>, rows: &mut PartARows, xref: &HashMap<String, String>, ing: &mut Ingests, rejects: &mut RejectWriter, counts: &mut Counts) -> Result<()> {
     let none = Vec::new();
     let headers = &files[&'1'];
-    let key = |r: &Reader| {
+    let key = |r: &ShardRows| {
         let bene = current(xref, &r.text("BENE_MBI_ID"));
         // An adjustment or cancellation names its original's control number; an original its own.
         if let Some(control) = r.get("CLM_ORG_CNTL_NUM").or(r.get("CLM_CNTL_NUM")) {
@@ -415,26 +525,23 @@ fn part_a(files: &BTreeMap<char, Vec<CclfFile>>, xref: &HashMap<String, String>,
         vec![bene, provider, r.text("CLM_FROM_DT"), r.text("CLM_THRU_DT"), r.text("CLM_TYPE_CD")]
     };
     let mut latest = HashMap::new();
-    for (k, f) in headers.iter().enumerate() {
-        let mut r = Reader::open(f)?;
-        while let Some(row) = r.next()? {
-            keep_latest(&mut latest, key(&r), version(&r, k, row));
-        }
+    let r = &mut rows.headers;
+    r.rewind();
+    while let Some((k, row)) = r.next() {
+        keep_latest(&mut latest, key(r), version(r, k, row));
     }
     // The standing claims by unique id, with their header fields; other header rows counted.
     let mut standing: HashMap<String, Header> = HashMap::new();
     let mut stays: Vec<(String, PathBuf, u64)> = Vec::new();
-    for t in [Table::Outpatient, Table::Inpatient] {
-        ing.get(t).report.files += headers.len();
-    }
-    for (k, f) in headers.iter().enumerate() {
-        let mut r = Reader::open(f)?;
-        while let Some(row) = r.next()? {
+    r.rewind();
+    {
+        while let Some((k, row)) = r.next() {
+            let f = &headers[k];
             let claim_type = r.text("CLM_TYPE_CD");
             let table = table_of(&claim_type).unwrap_or(Table::Inpatient);
             let report = &mut ing.get(table).report;
             report.tally(&f.path, Tally::Read);
-            let v = &latest[&key(&r)];
+            let v = &latest[&key(r)];
             let stands = v.at == (k, row) && !v.cancel && table_of(&claim_type).is_some();
             if !stands {
                 report.tally(&f.path, Tally::Merged);
@@ -459,9 +566,12 @@ fn part_a(files: &BTreeMap<char, Vec<CclfFile>>, xref: &HashMap<String, String>,
     }
     // Diagnoses (CCLF4) and procedures (CCLF3), one row per code, folded into their claim.
     for (number, code_field, is_dx) in [('4', "CLM_DGNS_CD", true), ('3', "CLM_PRCDR_CD", false)] {
-        for f in files.get(&number).unwrap_or(&none) {
-            let mut r = Reader::open(f)?;
-            while r.next()?.is_some() {
+        let code_files = files.get(&number).unwrap_or(&none);
+        let r = if is_dx { &mut rows.diagnoses } else { &mut rows.procedures };
+        r.rewind();
+        {
+            while let Some((k, _)) = r.next() {
+                let f = &code_files[k];
                 let table = table_of(&r.text("CLM_TYPE_CD")).unwrap_or(Table::Inpatient);
                 let report = &mut ing.get(table).report;
                 report.tally(&f.path, Tally::Read);
@@ -514,10 +624,11 @@ fn part_a(files: &BTreeMap<char, Vec<CclfFile>>, xref: &HashMap<String, String>,
     // Outpatient lines (CCLF2) of standing claim-type-40 claims.
     let mut line = Row::new(Table::Outpatient);
     let lines = &files[&'2'];
-    ing.get(Table::Outpatient).report.files += lines.len();
-    for f in lines {
-        let mut r = Reader::open(f)?;
-        while let Some(row) = r.next()? {
+    let r = &mut rows.lines;
+    r.rewind();
+    {
+        while let Some((k, row)) = r.next() {
+            let f = &lines[k];
             let id = r.text("CUR_CLM_UNIQ_ID");
             let header = standing.get(&id).filter(|h| table_of(&h.claim_type) == Some(Table::Outpatient));
             let table = header.map_or_else(|| table_of(&r.text("CLM_TYPE_CD")).unwrap_or(Table::Inpatient), |_| Table::Outpatient);

@@ -919,7 +919,7 @@ pub type SinkFor<'a> = dyn FnMut(Table) -> Result<Option<Box<dyn AcceptedRows>>>
 /// rejected rows to `rejects` and passes accepted rows to the sink `sink_for` gives each table.
 /// Fatal problems return an error; quarantined rows are counted in the reports. Also returns
 /// notes for the user (files passed over). `staging` holds a layout's intermediate files (CCW
-/// claims and lines while they are joined).
+/// claims and lines while they are joined, CCLF claims while their versions are resolved).
 pub fn read_layout(
     claims_dir: &Path,
     layout: Layout,
@@ -949,7 +949,7 @@ pub fn read_layout(
         }
         Layout::Rif => super::rif::ingest_rif(claims_dir, rejects, sink_for, progress)?,
         Layout::Ccw => return super::ccw::ingest_ccw(claims_dir, rejects, sink_for, staging, progress),
-        Layout::Cclf => return super::cclf::ingest_cclf(claims_dir, rejects, sink_for, progress),
+        Layout::Cclf => return super::cclf::ingest_cclf(claims_dir, rejects, sink_for, staging, progress),
     };
     Ok((reports, Vec::new()))
 }
