@@ -357,6 +357,7 @@ pub const PART_MANIFEST: &str = "part.json";
 const PART_FORMAT: &str = "ascqr run part";
 const PART_ANALYSIS: &str = "analysis.parquet";
 const PART_UNMAPPED: &str = "unmapped_codes.parquet";
+const PART_ELIGIBILITY: &str = "eligibility.parquet";
 
 /// `part.json`: which extract and shard a part comes from and what it was built for; `merge`
 /// takes parts of one extract, built for the same measures and periods, covering every shard once.
@@ -414,10 +415,13 @@ pub fn run_shard(extract: &Path, shard: u32, config: &RunConfig, dict: &Dictiona
         }
         cohort_rows.insert(m.as_str().to_string(), c.cohort.height() as u64);
     }
-    let mut unmapped = crate::risk::unmapped_codes(&view, dict)?;
-    let target = crate::output::TempPath::new(&staging.path().join(PART_UNMAPPED))?;
-    ParquetWriter::new(target.create_file()?).finish(&mut unmapped).ctx(|| format!("writing the unmapped codes of shard {shard}"))?;
-    target.commit()?;
+    let unmapped = crate::risk::unmapped_codes(&view, dict)?;
+    let eligibility = crate::eligibility::claim_counts(&view, plan.through_year)?;
+    for (name, mut df) in [(PART_UNMAPPED, unmapped), (PART_ELIGIBILITY, eligibility)] {
+        let target = crate::output::TempPath::new(&staging.path().join(name))?;
+        ParquetWriter::new(target.create_file()?).finish(&mut df).ctx(|| format!("writing {name} of shard {shard}"))?;
+        target.commit()?;
+    }
     std::fs::remove_dir_all(&view).map_err(|e| AscqrError::io(&view, e))?;
     write_atomic(&staging.path().join("PROTECTED_HEALTH_INFORMATION.txt"), PHI_NOTICE.as_bytes())?;
     let manifest = PartManifest {
@@ -539,6 +543,14 @@ fn merge_parts(parts: &[PathBuf], config: &RunConfig, dict: &Dictionary, command
             Ok((u, n))
         })?)
     };
+    // Program eligibility of the through year: ASCs with fewer than 240 claims (a shareable file,
+    // small counts suppressed).
+    timed(&mut stages, "eligibility".into(), || {
+        let counts = parts.iter().map(|p| crate::output::read_parquet(&p.join(PART_ELIGIBILITY))).collect::<Result<Vec<_>>>()?;
+        let counts = crate::eligibility::merge_claim_counts(counts)?;
+        crate::eligibility::write_claim_counts(&counts, &out.join("eligibility.csv"))?;
+        Ok(((), counts.height() as u64))
+    })?;
     timed(&mut stages, "facility report".into(), || {
         let report = report::facility_report(&measures, web.as_ref().map(|w| w.report.summaries.as_slice()), plan.through_year);
         report::write_facility_report(out, &report)?;
@@ -588,7 +600,7 @@ fn merge_parts(parts: &[PathBuf], config: &RunConfig, dict: &Dictionary, command
         "stages": stages,
         "warnings": warnings,
         "outputs": {
-            "shareable": ["facility_report.csv", "facility_report.parquet", "national.csv", "report.html", "unmapped_codes.csv"],
+            "shareable": ["facility_report.csv", "facility_report.parquet", "national.csv", "report.html", "unmapped_codes.csv", "eligibility.csv"],
             // The prepared extract the run made itself (a raw folder given) is claims too.
             "protected_health_information": plan.measures.iter().map(|m| format!("{m}/")).chain(claims.starts_with(out).then(|| format!("{}/", claims_shown.display()))).collect::<Vec<_>>(),
         },

@@ -82,6 +82,16 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
     assert!(!counts.is_empty() && counts.iter().all(|c| *c == "<11" || c.parse::<u64>().unwrap() > 10), "{unmapped}");
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["unmapped_diagnosis_codes"]["distinct_codes"].as_u64().unwrap() as usize, counts.len());
+    // Program eligibility of the through year: the same ASCs and counts as `ascqr eligibility`,
+    // small counts suppressed.
+    let eligibility = std::fs::read_to_string(a.join("eligibility.csv")).unwrap();
+    let direct = ascqr::eligibility::claim_counts(&a.join("extract"), 2023).unwrap();
+    assert_eq!(eligibility.lines().count(), direct.height() + 1, "{eligibility}");
+    let direct_counts = direct.column("claims").unwrap().i64().unwrap().clone();
+    for (line, n) in eligibility.lines().skip(1).zip(direct_counts.into_no_null_iter()) {
+        let shown = line.split(',').nth(1).unwrap();
+        assert_eq!(shown, ascqr::report::count_cell(n as u64), "{line}");
+    }
     // Facilities under the minimum case count are published as too small, with footnote 1.
     let small = rows.iter().filter(|r| &r[header.iter().position(|h| h == "ASC-18 Performance Category").unwrap()] == "Number of Cases Too Small").count();
     assert!(small > 0);
@@ -111,7 +121,7 @@ fn a_run_writes_cms_layouts_suppresses_small_counts_and_is_reproducible() {
     assert_eq!(manifest["claims_rows_rejected"], 0);
     assert!(a.join("extract/ingest.json").is_file());
     // Then every shard's part (cohorts and analysis rows of every measure), then the merge.
-    assert_eq!(stages, ["ingest", "shards", "asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "unmapped codes", "facility report"]);
+    assert_eq!(stages, ["ingest", "shards", "asc18 cohort", "asc18 features", "asc18 model", "asc19 cohort", "asc19 features", "asc19 model", "web-based measures", "unmapped codes", "eligibility", "facility report"]);
 
     // The national model is saved beside the fit, and checks itself against its data.
     let saved = ascqr::saved_model::SavedModel::load(&a.join("asc18/model")).unwrap();
