@@ -703,7 +703,7 @@ fn run_batches(
 
 /// Which definitions a cohort used: dictionary version, code lists by provenance, period,
 /// planned admission algorithm and outcome window.
-fn definition(measure: MeasureId, period: Option<Period>, dict: &Dictionary) -> serde_json::Value {
+pub fn definition(measure: MeasureId, period: Option<Period>, dict: &Dictionary) -> serde_json::Value {
     let def = dict.measure(measure);
     let rules = &def.rules;
     let mut definition = def.provenance_summary();

@@ -478,14 +478,15 @@ Examples:
         #[arg(long)]
         out: PathBuf,
     },
-    /// One shard of a run: every measure's cohort, analysis rows and unmapped-code counts.
+    /// One shard of a run: every measure's cohort, analysis rows, unmapped-code and ASC claim counts.
     #[command(after_help = "\
-The unit of work a distributed engine runs (README, \"Running shard by shard\"): reads only shard
-I of the prepared extract and writes the part folder P (protected health information), which
-`ascqr merge` turns into a run folder with every other shard's part. Give it the run settings
-`merge` will get (--measures, --through-year, --config); the last claims year is the whole
-extract's. Parts of any number of shards, built in any order or on any machine, merge into the
-same bytes as `ascqr run`.
+The unit of work a distributed engine runs (README, \"Running shard by shard\"): reads shard I of
+the prepared extract (and, without --through-year, the claim dates of every shard, to find the
+last claims year) and writes the part folder P (protected health information), which `ascqr
+merge` turns into a run folder with every other shard's part. Give every shard the same run
+settings (--measures, --through-year, --dictionary, --config). Parts of any number of shards,
+built in any order or on any machine that reads the extract, merge into the same bytes as `ascqr
+run`.
 
 Example:
   ascqr run-shard --extract extract --shard 0 --out parts/0")]
@@ -513,6 +514,10 @@ Example:
         /// The part folders, one per shard, in any order.
         #[arg(long, num_args = 1.., required = true)]
         parts: Vec<PathBuf>,
+        /// The prepared extract, where it is not at the path the parts name (moved, or mounted
+        /// elsewhere); its ingest.json must be the one the parts were built from.
+        #[arg(long)]
+        extract: Option<PathBuf>,
         #[command(flatten)]
         settings: RunSettings,
         /// Run folder.
@@ -1103,10 +1108,10 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             let rows: Vec<String> = part.cohort_rows.iter().map(|(m, n)| format!("{m} {n}")).collect();
             println!("part of shard {} of {}: {} (cohort procedures: {})", part.shard, part.of, out.display(), rows.join(", "));
         }
-        Command::Merge { parts, settings, out } => {
+        Command::Merge { parts, extract, settings, out } => {
             let config = settings.config()?;
             let dict = load_dictionary(config.dictionary.as_deref())?;
-            let result = ascqr::pipeline::merge(&parts, &config, &dict, std::env::args().collect(), &out)?;
+            let result = ascqr::pipeline::merge(&parts, extract.as_deref(), &config, &dict, std::env::args().collect(), &out)?;
             print_run_summary(&result);
         }
         Command::Forecast { model, claims, facility, period, through_year, dictionary, what_if_visits, project_cases, what_if_cases, what_if_share, model_data, draws, seed, out } => {

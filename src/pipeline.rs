@@ -191,8 +191,8 @@ pub struct RunResult {
 }
 
 const PHI_NOTICE: &str = "This folder holds one row per procedure of Medicare claims: protected health information.\n\
-Keep it where the data use agreement allows; share only facility_report.*, national.csv, report.html and\n\
-unmapped_codes.csv from the run folder, which suppress counts between 1 and 10.\n";
+Keep it where the data use agreement allows; share only facility_report.*, national.csv, report.html,\n\
+unmapped_codes.csv and eligibility.csv from the run folder, which suppress counts between 1 and 10.\n";
 
 fn timed<T>(stages: &mut Vec<StageRecord>, stage: String, f: impl FnOnce() -> Result<(T, u64)>) -> Result<T> {
     let start = Instant::now();
@@ -221,7 +221,18 @@ fn merge_measure(claims: &Path, parts: &[PathBuf], m: MeasureId, plan: &RunPlan,
     std::fs::create_dir_all(&dir).map_err(|e| AscqrError::io(&dir, e))?;
     write_atomic(&dir.join("PROTECTED_HEALTH_INFORMATION.txt"), PHI_NOTICE.as_bytes())?;
     let cohort = timed(stages, format!("{m} cohort"), || {
-        let pieces = parts.iter().map(|p| crate::cohort::read_part(&p.join(m.as_str()).join("cohort"), m)).collect::<Result<Vec<_>>>()?;
+        let expected = crate::cohort::definition(m, Some(plan.period(m)?), dict);
+        let mut pieces = Vec::new();
+        for p in parts {
+            let piece = crate::cohort::read_part(&p.join(m.as_str()).join("cohort"), m)?;
+            if piece.definition != expected {
+                return Err(AscqrError::InvalidOption(format!(
+                    "{}: its {m} cohort was built with other definitions (dictionary, period) than this merge uses: give run-shard and merge the same --dictionary, --config and --through-year",
+                    p.display()
+                )));
+            }
+            pieces.push(piece);
+        }
         let c = crate::cohort::merge(pieces)?;
         crate::cohort::write(&dir.join("cohort"), &c)?;
         let n = c.cohort.height() as u64;
@@ -349,7 +360,7 @@ pub fn run_with_jobs(claims: &Path, config: &RunConfig, dict: &Dictionary, comma
         };
         Ok(((), rows.iter().sum()))
     })?;
-    merge_parts(&parts, &config, dict, command_line, out, stages)
+    merge_parts(&parts, Some(&extract), &config, dict, command_line, out, stages)
 }
 
 /// The manifest of one shard's part.
@@ -370,6 +381,8 @@ pub struct PartManifest {
     pub extract_manifest_sha256: String,
     pub shard: u32,
     pub of: u32,
+    /// The last year of every period (`merge`'s default, so that it reads no claims for it).
+    pub through_year: i32,
     pub periods: BTreeMap<String, (String, String)>,
     /// In-cohort procedures per measure.
     pub cohort_rows: BTreeMap<String, u64>,
@@ -431,6 +444,7 @@ pub fn run_shard(extract: &Path, shard: u32, config: &RunConfig, dict: &Dictiona
         extract_manifest_sha256: sha256_of(&extract.join(crate::claims::extract::MANIFEST_FILE))?,
         shard,
         of: ingest.shards,
+        through_year: plan.through_year,
         periods: plan.periods.iter().map(|(m, p)| (m.as_str().to_string(), p.clone())).collect(),
         cohort_rows,
     };
@@ -464,11 +478,13 @@ fn read_part_manifest(part: &Path) -> Result<PartManifest> {
 /// `ascqr merge`: a run folder from the parts of every shard of one extract (in any order),
 /// exactly as `run` writes it: merged cohorts, analysis files, fits, bootstrap, facility report,
 /// national table, HTML report and manifest.
-pub fn merge(parts: &[PathBuf], config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path) -> Result<RunResult> {
-    merge_parts(parts, config, dict, command_line, out, Vec::new())
+/// `extract` overrides the path the parts name (the extract moved, or is mounted elsewhere); its
+/// `ingest.json` must still be the one the parts were built from.
+pub fn merge(parts: &[PathBuf], extract: Option<&Path>, config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path) -> Result<RunResult> {
+    merge_parts(parts, extract, config, dict, command_line, out, Vec::new())
 }
 
-fn merge_parts(parts: &[PathBuf], config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path, mut stages: Vec<StageRecord>) -> Result<RunResult> {
+fn merge_parts(parts: &[PathBuf], extract: Option<&Path>, config: &RunConfig, dict: &Dictionary, command_line: Vec<String>, out: &Path, mut stages: Vec<StageRecord>) -> Result<RunResult> {
     if parts.is_empty() {
         return Err(AscqrError::InvalidOption("merge needs the parts of every shard (--parts P...)".into()));
     }
@@ -478,6 +494,9 @@ fn merge_parts(parts: &[PathBuf], config: &RunConfig, dict: &Dictionary, command
     for (p, m) in parts.iter().zip(&manifests) {
         if m.extract_manifest_sha256 != first.extract_manifest_sha256 || m.of != first.of {
             return Err(AscqrError::InvalidOption(format!("{} is a part of another extract than {}", p.display(), parts[0].display())));
+        }
+        if m.shard >= m.of {
+            return Err(AscqrError::InvalidOption(format!("{}: shard {} of {} shards is not a shard of the extract", p.display(), m.shard, m.of)));
         }
         if m.periods != first.periods {
             return Err(AscqrError::InvalidOption(format!("{} was built for other measures or periods than {}", p.display(), parts[0].display())));
@@ -493,10 +512,15 @@ fn merge_parts(parts: &[PathBuf], config: &RunConfig, dict: &Dictionary, command
     }
     // Shard order, whatever order the parts were given in.
     let parts: Vec<PathBuf> = by_shard.into_iter().flatten().map(Path::to_path_buf).collect();
-    let extract = first.extract.clone();
+    let extract = match extract {
+        Some(e) => std::fs::canonicalize(e).map_err(|err| AscqrError::io(e, err))?,
+        None => first.extract.clone(),
+    };
     if sha256_of(&extract.join(crate::claims::extract::MANIFEST_FILE))? != first.extract_manifest_sha256 {
-        return Err(AscqrError::InvalidOption(format!("{} changed since its parts were built: run the shards again", extract.display())));
+        return Err(AscqrError::InvalidOption(format!("{} is not the extract the parts were built from, or changed since: run the shards again", extract.display())));
     }
+    // The parts' through year unless the settings give one: the plan then reads no claims.
+    let config = &RunConfig { through_year: config.through_year.or(Some(first.through_year)), ..config.clone() };
     let plan = RunPlan::new(config, &extract, dict)?;
     let periods: BTreeMap<String, (String, String)> = plan.periods.iter().map(|(m, p)| (m.as_str().to_string(), p.clone())).collect();
     if periods != first.periods {

@@ -1,8 +1,8 @@
 //! `ascqr run-shard` and `ascqr merge`, the contract a distributed engine drives: the parts of
 //! 1, 3 and 7 shards, each built by its own process in any order and merged with the parts given
 //! in any order, give a run folder byte for byte the same as `ascqr run` (the manifest aside,
-//! which names the command and the extract); so does `run --jobs 2`. Merge refuses an incomplete
-//! or mixed set of parts.
+//! which names the command and the extract); so does `run --jobs 2`, and a merge told where the
+//! extract moved. Merge refuses an incomplete or mixed set of parts.
 
 use ascqr::claims::{ingest, FileFormat, IngestOptions, Layout};
 use ascqr::synth::{generate, Scale, SynthOptions};
@@ -116,4 +116,12 @@ fn parts_of_any_split_merge_into_the_bytes_of_run() {
     let e = err(&["run-shard", "--extract", &s(&d("e3")), "--shard", "3", "--out", &bad]);
     assert!(e.contains("--shard 3") && e.contains("shards 0 to 2"), "{e}");
     assert!(!d("bad").exists(), "a failed merge or shard left a folder");
+
+    // The extract moved after its parts were built: merge is told where it is now.
+    std::fs::rename(d("e3"), d("e3-moved")).unwrap();
+    let e = err(&["merge", "--out", &bad, "--parts", &p3(0), &p3(1), &p3(2)]);
+    assert!(e.contains("e3"), "{e}");
+    let moved = d("merged-moved");
+    ok(&["merge", "--out", &s(&moved), "--extract", &s(&d("e3-moved")), "--parts", &p3(2), &p3(0), &p3(1), "--bootstrap", "5", "--seed", "4"]);
+    assert_same_run("merged from a moved extract", &moved, &expected);
 }

@@ -627,7 +627,7 @@ pub fn write_canonical_as_ccw_with(canonical: &Path, out: &Path, inpatient_as_me
     let shards = if super::extract::is_prepared(canonical) { Some(super::extract::read_manifest(canonical)?.shards) } else { None };
     let chunk = |i: u32, t: Table| -> Result<DataFrame> {
         match shards {
-            Some(_) => crate::output::read_parquet(&super::extract::shard_path(canonical, t, i)),
+            Some(_) => crate::output::read_parquet(&super::extract::shard_files(canonical, t)?[i as usize]),
             None => read_canonical_table(canonical, t),
         }
     };

@@ -22,8 +22,9 @@
 //! `XXH64(UTF-8 bytes of bene_id, seed 42)` read as a signed 64-bit integer, taken modulo the
 //! shard count with a non-negative result: Spark's `pmod(xxhash64(bene_id), N)`. The algorithm
 //! and seed are fixed here (not polars' own hash, which changes between versions) and tested on
-//! fixed vectors. Within a shard, rows are sorted by `bene_id`, then by the file and row they
-//! were read from, so the output depends only on the input and the shard count.
+//! fixed vectors. Within a shard, rows are sorted by `bene_id`, then in the order they were read
+//! (the files in the order the layout reads them, then rows), so the output depends only on the
+//! input and the shard count.
 //!
 //! **Rules applied once the shard is sorted**, in bounded memory (one shard, or one bucket of the
 //! claim index, at a time) rather than with a hash of every key read:
@@ -72,6 +73,9 @@ protected health information. Keep it where the data use agreement allows; share
 
 const SOURCE_FILE: &str = "_source_file";
 const SOURCE_ROW: &str = "_source_row";
+/// The rank of a row's file in the order the table's files were read: "read order" is this, then
+/// the row, not the file's path text (CCLF8 files are read by delivery date, say).
+const SOURCE_ORDER: &str = "_source_order";
 
 /// The shard of a beneficiary among `shards` (see the module documentation).
 pub fn shard_of(bene_id: &str, shards: u32) -> u32 {
@@ -310,9 +314,9 @@ struct ShardedSink {
     /// Claim tables: (claim id, beneficiary, file, row) of every row, partitioned by claim id,
     /// for the check that a claim names one beneficiary ([`claims_naming_two_beneficiaries`]).
     claim_index: Option<(usize, PartitionSpill)>,
-    /// The file rows last came from, as a path and as the text written beside each row: rows
-    /// come a file at a time, so the text is made once per file, not once per row.
-    file: (PathBuf, String),
+    /// The file rows last came from, as a path, as the text written beside each row and as its
+    /// rank in read order: rows come a file at a time, so these are made once per file.
+    file: (PathBuf, String, i64),
     /// Where the finished spills go for [`finish_shard`].
     finished: Rc<RefCell<Vec<SpilledTable>>>,
 }
@@ -334,13 +338,14 @@ fn claim_bucket(claim_id: &str, buckets: u32) -> u32 {
 }
 
 fn claim_index_columns() -> Vec<ColumnSpec> {
-    ["claim_id", "bene_id", SOURCE_FILE].iter().map(|n| ColumnSpec::plain(*n, ColumnType::Str)).chain([ColumnSpec::plain(SOURCE_ROW, ColumnType::Int)]).collect()
+    ["claim_id", "bene_id", SOURCE_FILE].iter().map(|n| ColumnSpec::plain(*n, ColumnType::Str)).chain([SOURCE_ROW, SOURCE_ORDER].map(|n| ColumnSpec::plain(n, ColumnType::Int))).collect()
 }
 
 fn part_columns(table: Table) -> Vec<ColumnSpec> {
     let mut columns = table.spec().columns();
     columns.push(ColumnSpec::plain(SOURCE_FILE, ColumnType::Str));
     columns.push(ColumnSpec::plain(SOURCE_ROW, ColumnType::Int));
+    columns.push(ColumnSpec::plain(SOURCE_ORDER, ColumnType::Int));
     columns
 }
 
@@ -358,7 +363,14 @@ impl ShardedSink {
             }
             _ => None,
         };
-        Ok(ShardedSink { table, bene_col, shards, rows, claim_index, file: (PathBuf::new(), String::new()), finished })
+        Ok(ShardedSink { table, bene_col, shards, rows, claim_index, file: (PathBuf::new(), String::new(), -1), finished })
+    }
+
+    /// Notes the file the next rows come from.
+    fn reading(&mut self, file: &Path) {
+        if self.file.2 < 0 || self.file.0.as_os_str() != file.as_os_str() {
+            self.file = (file.to_path_buf(), file.display().to_string(), self.file.2 + 1);
+        }
     }
 }
 
@@ -368,20 +380,19 @@ impl AcceptedRows for ShardedSink {
             Cell::Str(id) => shard_of(id, self.shards),
             _ => 0,
         };
-        if self.file.0.as_os_str() != file.as_os_str() {
-            self.file = (file.to_path_buf(), file.display().to_string());
-        }
-        let file = self.file.1.as_str();
-        let mut row_cells = Vec::with_capacity(cells.len() + 2);
+        self.reading(file);
+        let (file, order) = (self.file.1.as_str(), self.file.2);
+        let mut row_cells = Vec::with_capacity(cells.len() + 3);
         row_cells.extend_from_slice(cells);
         row_cells.push(Cell::Str(file));
         row_cells.push(Cell::Int(row as i64));
+        row_cells.push(Cell::Int(order));
         if let Some((at, index)) = self.claim_index.as_mut() {
             let bucket = match cells[*at] {
                 Cell::Str(id) => claim_bucket(id, index.partitions()),
                 _ => 0,
             };
-            index.push(bucket, &[cells[*at], cells[self.bene_col], Cell::Str(file), Cell::Int(row as i64)])?;
+            index.push(bucket, &[cells[*at], cells[self.bene_col], Cell::Str(file), Cell::Int(row as i64), Cell::Int(order)])?;
         }
         self.rows.push(shard, &row_cells)
     }
@@ -396,11 +407,13 @@ impl AcceptedRows for ShardedSink {
         let n = df.height();
         df.with_column(Column::new(SOURCE_FILE.into(), vec![file.display().to_string(); n])).ctx(ctx)?;
         df.with_column(Column::new(SOURCE_ROW.into(), rows.iter().map(|&r| r as i64).collect::<Vec<_>>())).ctx(ctx)?;
+        self.reading(file);
+        df.with_column(Column::new(SOURCE_ORDER.into(), vec![self.file.2; n])).ctx(ctx)?;
         self.rows.push_frame(&df, &shard_of_row)?;
         if let Some((_, index)) = self.claim_index.as_mut() {
             let buckets = index.partitions();
             let bucket_of_row = partition_by(&df, "claim_id", &|id| claim_bucket(id, buckets))?;
-            index.push_frame(&df.select(["claim_id", "bene_id", SOURCE_FILE, SOURCE_ROW]).ctx(ctx)?, &bucket_of_row)?;
+            index.push_frame(&df.select(["claim_id", "bene_id", SOURCE_FILE, SOURCE_ROW, SOURCE_ORDER]).ctx(ctx)?, &bucket_of_row)?;
         }
         Ok(())
     }
@@ -572,7 +585,7 @@ fn claims_naming_two_beneficiaries(index: Spilled) -> Result<std::collections::H
     let mut found = std::collections::HashSet::new();
     for b in 0..index.partitions() {
         let ctx = || "checking that each claim names one beneficiary".to_string();
-        let df = index.read(b)?.sort(["claim_id", SOURCE_FILE, SOURCE_ROW], SortMultipleOptions::default().with_maintain_order(true)).ctx(ctx)?;
+        let df = index.read(b)?.sort(["claim_id", SOURCE_ORDER, SOURCE_ROW], SortMultipleOptions::default().with_maintain_order(true)).ctx(ctx)?;
         let text = |c: &str| df.column(c).and_then(|s| s.str().cloned()).ctx(ctx);
         let (claims, benes, files) = (text("claim_id")?, text("bene_id")?, text(SOURCE_FILE)?);
         let rows = df.column(SOURCE_ROW).and_then(|s| s.i64().cloned()).ctx(ctx)?;
@@ -639,7 +652,7 @@ fn finish_shard(
 ) -> Result<()> {
     let ctx = || format!("sorting shard {shard} of {}", table.name());
     let by_source = SortMultipleOptions::default().with_maintain_order(true);
-    let mut df = sorted_by(rows.read(shard)?, &["bene_id", SOURCE_FILE, SOURCE_ROW]).ctx(ctx)?;
+    let mut df = sorted_by(rows.read(shard)?, &["bene_id", SOURCE_ORDER, SOURCE_ROW]).ctx(ctx)?;
     // A claim's lines naming another beneficiary than its first (read order). For a stay, a
     // second row of the same claim is a repeated claim whichever beneficiary it names.
     if !two_beneficiaries.is_empty() {
@@ -666,7 +679,7 @@ fn finish_shard(
     } else if let Some((key, reason)) = super::validate::repeated_key(table) {
         // Only the key and read-order columns are sorted; a row repeats the key of the row
         // before it in that order unless it is the first of its key.
-        let sort_by: Vec<String> = key.iter().map(|k| k.to_string()).chain([SOURCE_FILE.to_string(), SOURCE_ROW.to_string()]).collect();
+        let sort_by: Vec<String> = key.iter().map(|k| k.to_string()).chain([SOURCE_ORDER.to_string(), SOURCE_ROW.to_string()]).collect();
         let same_as_previous = key
             .iter()
             .map(|k| col(*k).eq_missing(col(*k).shift(lit(1))))
@@ -700,7 +713,7 @@ fn finish_shard(
         )?;
     }
     let df = if table == Table::Enrollment { drop_overlapping_enrollment(df, report, rejects)? } else { df };
-    let mut out = df.drop_many([SOURCE_FILE, SOURCE_ROW]);
+    let mut out = df.drop_many([SOURCE_FILE, SOURCE_ROW, SOURCE_ORDER]);
     let path = shard_path(staging, table, shard);
     let target = crate::output::TempPath::new(&path)?;
     ParquetWriter::new(target.create_file()?)
@@ -881,6 +894,7 @@ mod tests {
             "death_date" => [None, Some(day(2022, 5, 1)), Some(day(2023, 1, 1)), None],
             SOURCE_FILE => ["mbsf_2021.csv", "mbsf_2022.csv", "mbsf_2023.csv", "mbsf_2021.csv"],
             SOURCE_ROW => [1i64, 1, 1, 2],
+            SOURCE_ORDER => [0i64, 1, 2, 0],
         )
         .unwrap()
         .lazy()

@@ -86,6 +86,14 @@ impl PartitionSpill {
     }
 
     fn write_run(&mut self, df: &DataFrame, partition_of_row: &[u32]) -> Result<()> {
+        if partition_of_row.len() != df.height() || partition_of_row.iter().any(|&p| p >= self.partitions) {
+            return Err(AscqrError::Other(format!(
+                "internal: {} rows given {} partitions, each below {}",
+                df.height(),
+                partition_of_row.len(),
+                self.partitions
+            )));
+        }
         if df.height() == 0 {
             return Ok(());
         }
