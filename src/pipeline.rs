@@ -415,6 +415,8 @@ pub fn run_shard(extract: &Path, shard: u32, config: &RunConfig, dict: &Dictiona
     let staging = tempfile::Builder::new().prefix(&format!(".{}.part-", name.to_string_lossy())).tempdir_in(parent).map_err(|e| AscqrError::io(parent, e))?;
     let view = staging.path().join("_view");
     crate::claims::extract::write_shard_view(extract, &[shard], &view)?;
+    // The shard's claims decoded once for every stage of every measure.
+    let held = crate::claims::source::hold_in_memory(&view)?;
     let mut cohort_rows = BTreeMap::new();
     for &m in &plan.measures {
         let dir = staging.path().join(m.as_str());
@@ -435,6 +437,7 @@ pub fn run_shard(extract: &Path, shard: u32, config: &RunConfig, dict: &Dictiona
         ParquetWriter::new(target.create_file()?).finish(&mut df).ctx(|| format!("writing {name} of shard {shard}"))?;
         target.commit()?;
     }
+    drop(held);
     std::fs::remove_dir_all(&view).map_err(|e| AscqrError::io(&view, e))?;
     write_atomic(&staging.path().join("PROTECTED_HEALTH_INFORMATION.txt"), PHI_NOTICE.as_bytes())?;
     let manifest = PartManifest {

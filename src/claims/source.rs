@@ -98,11 +98,49 @@ pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+type TablesInMemory = std::collections::BTreeMap<Table, DataFrame>;
+
+/// Extracts whose tables are held in memory ([`hold_in_memory`]), by the path stages name them by.
+static IN_MEMORY: std::sync::Mutex<std::collections::BTreeMap<PathBuf, std::sync::Arc<TablesInMemory>>> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Tables of an extract held in memory while this lives (see [`hold_in_memory`]).
+pub struct HeldInMemory {
+    dir: PathBuf,
+}
+
+impl Drop for HeldInMemory {
+    fn drop(&mut self) {
+        if let Ok(mut held) = IN_MEMORY.lock() {
+            held.remove(&self.dir);
+        }
+    }
+}
+
+/// Reads every table of the prepared extract `dir` (a shard view, typically: one shard) into
+/// memory once; until the returned guard is dropped, [`scan_table`] on `dir` reads from memory.
+/// Why: the stages of a run read each table many times (every measure's cohort rules, risk
+/// variables, unmapped codes, eligibility); for one shard, decoding its Parquet once and
+/// filtering in memory is the one pass over its claims, where each stage decoding it again was
+/// most of the shard's time.
+pub fn hold_in_memory(dir: &Path) -> Result<HeldInMemory> {
+    let mut tables = TablesInMemory::new();
+    for t in Table::ALL {
+        let df = scan_table(dir, t)?.collect().ctx(|| format!("reading {} of {}", t.name(), dir.display()))?;
+        tables.insert(t, df);
+    }
+    IN_MEMORY.lock().map_err(|_| AscqrError::Other("internal: the in-memory table registry is poisoned".into()))?.insert(dir.to_path_buf(), std::sync::Arc::new(tables));
+    Ok(HeldInMemory { dir: dir.to_path_buf() })
+}
+
 /// Reads a table of a prepared extract ([`super::extract`]) lazily, every shard concatenated in
 /// shard order. Only prepared extracts are read: their rows passed validation and their values
 /// are typed as validation parsed them, so no stage reads a raw file its own way. Anything else
 /// is refused with the command that prepares it.
 pub fn scan_table(dir: &Path, table: Table) -> Result<LazyFrame> {
+    let held = IN_MEMORY.lock().ok().and_then(|held| held.get(dir).cloned());
+    if let Some(tables) = held {
+        return Ok(tables[&table].clone().lazy());
+    }
     let files = super::extract::shard_files(dir, table)?;
     let names: Vec<Expr> = table.spec().column_names().iter().map(|n| col(n.as_str())).collect();
     let mut frames = Vec::with_capacity(files.len());
