@@ -16,9 +16,10 @@ deterministic. Rewrites this file's rows of data-dictionary/PROVENANCE.csv and l
 
 import argparse
 import csv
-import hashlib
 import io
 import os
+
+import provenance
 
 VERSION = "ascqr-2026.1"
 SCRIPT = "scripts/derive_cclf_layout.py"
@@ -49,20 +50,7 @@ def main():
     w.writerow(["file", "element", "field", "start", "end", "status", "version"])
     for r in rows:
         w.writerow(r + ["public", VERSION])
-    with open(os.path.join(args.out, OUT), "w", encoding="utf-8", newline="") as fh:
-        fh.write(buf.getvalue())
-    prov_path = os.path.join(args.out, "PROVENANCE.csv")
-    with open(prov_path, encoding="utf-8") as fh:
-        prov = list(csv.reader(fh))
-    header, rest = prov[0], [r for r in prov[1:] if r[0] != OUT]
-    for src in sources:
-        with open(os.path.join(args.reference, src), "rb") as fh:
-            digest = hashlib.sha256(fh.read()).hexdigest()
-        rest.append([OUT, src, digest, SCRIPT, str(len(rows))])
-    with open(prov_path, "w", encoding="utf-8", newline="") as fh:
-        cw = csv.writer(fh, lineterminator="\n")
-        cw.writerow(header)
-        cw.writerows(rest)
+    provenance.write_table(args.out, OUT, buf.getvalue(), args.reference, sources, SCRIPT, len(rows))
     print("wrote %s (%d fields)" % (OUT, len(rows)))
 
 

@@ -18,20 +18,16 @@ this file's rows of data-dictionary/PROVENANCE.csv and leaves the others.
 
 import argparse
 import csv
-import hashlib
 import io
 import os
+
+import provenance
 
 VERSION = "ascqr-2026.1"
 SCRIPT = "scripts/derive_ccw_names.py"
 BFD = "layouts/bfd_rif_ccw_short_names.csv"
 DORIEH = "layouts/resdac_fts_layouts_dorieh.csv"
 OUT = "claims/ccw_names.csv"
-
-
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def main():
@@ -57,18 +53,7 @@ def main():
     w.writerow(["short_name", "long_name", "status", "version"])
     for short in sorted(names):
         w.writerow([short, names[short], "public", VERSION])
-    with open(os.path.join(args.out, OUT), "w", encoding="utf-8", newline="") as f:
-        f.write(buf.getvalue())
-    prov_path = os.path.join(args.out, "PROVENANCE.csv")
-    with open(prov_path, encoding="utf-8") as f:
-        prov = [r for r in csv.reader(f)]
-    header, rest = prov[0], [r for r in prov[1:] if r[0] != OUT]
-    for src in (BFD, DORIEH):
-        rest.append([OUT, src, sha256(os.path.join(args.reference, src)), SCRIPT, str(len(names))])
-    with open(prov_path, "w", encoding="utf-8", newline="") as f:
-        cw = csv.writer(f, lineterminator="\n")
-        cw.writerow(header)
-        cw.writerows(rest)
+    provenance.write_table(args.out, OUT, buf.getvalue(), args.reference, [BFD, DORIEH], SCRIPT, len(names))
     print("wrote %s (%d names)" % (OUT, len(names)))
 
 

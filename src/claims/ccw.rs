@@ -799,30 +799,7 @@ fn inpatient_rows(inpatient: &DataFrame, as_medpar: bool) -> Result<CcwRows> {
         // discharge dates and the first diagnosis stand for them.
         columns.retain(|c| !matches!(c.rif.as_str(), "CLM_FROM_DT" | "CLM_THRU_DT" | "PRNCPAL_DGNS_CD"));
     }
-    let medpar_name = |rif: &str| -> String {
-        let fixed = [
-            ("CLM_ID", "MEDPAR_ID"),
-            ("CLM_ADMSN_DT", "ADMSN_DT"),
-            ("NCH_BENE_DSCHRG_DT", "DSCHRG_DT"),
-            ("PRNCPAL_DGNS_VRSN_CD", "DGNS_VRSN_CD_1"),
-            ("ICD_PRCDR_VRSN_CD1", "SRGCL_PRCDR_VRSN_CD_1"),
-            ("CLM_IP_ADMSN_TYPE_CD", "IP_ADMSN_TYPE_CD"),
-            ("CLM_SRC_IP_ADMSN_CD", "SRC_IP_ADMSN_CD"),
-            ("PTNT_DSCHRG_STUS_CD", "DSCHRG_DSTNTN_CD"),
-            ("CLM_UTLZTN_DAY_CNT", "UTLZTN_DAY_CNT"),
-        ];
-        if let Some((_, m)) = fixed.iter().find(|(r, _)| *r == rif) {
-            return m.to_string();
-        }
-        if let Some(n) = rif.strip_prefix("ICD_DGNS_CD") {
-            return format!("DGNS_{n}_CD");
-        }
-        if let Some(n) = rif.strip_prefix("ICD_PRCDR_CD") {
-            return format!("SRGCL_PRCDR_{n}_CD");
-        }
-        rif.to_string()
-    };
-    let names: Vec<String> = columns.iter().map(|c| if as_medpar { medpar_name(&c.rif) } else { c.rif.clone() }).collect();
+    let names: Vec<String> = columns.iter().map(|c| if as_medpar { rif::medpar_name(&c.rif).unwrap_or_else(|| c.rif.clone()) } else { c.rif.clone() }).collect();
     let cols: Vec<Vec<Option<String>>> = columns.iter().map(|c| Ok(text_column(inpatient.column(&c.name).ctx(|| c.name.clone())?))).collect::<Result<_>>()?;
     let rows: Vec<Vec<String>> = (0..inpatient.height()).map(|i| cols.iter().map(|c| c[i].clone().unwrap_or_default()).collect()).collect();
     let (stem, kind) = if as_medpar { ("medpar_all_file", "medpar") } else { ("inpatient_base_claims_k", "inpatient") };

@@ -122,31 +122,37 @@ fn is_plain_rif_name(s: &str) -> bool {
 ///   (the first is the principal), `SRGCL_PRCDR_n_CD`, and `DSCHRG_DSTNTN_CD` for the discharge
 ///   status, a match that is unverified (`real-data.md` §3 [G]).
 fn aliases(rif: &str) -> Vec<String> {
-    let fixed: &[(&str, &[&str])] = &[
-        ("BENE_SEX_IDENT_CD", &["SEX_IDENT_CD"]),
-        ("CLM_ID", &["MEDPAR_ID"]),
-        ("CLM_ADMSN_DT", &["ADMSN_DT"]),
-        ("CLM_FROM_DT", &["ADMSN_DT"]),
-        ("NCH_BENE_DSCHRG_DT", &["DSCHRG_DT"]),
-        ("CLM_THRU_DT", &["DSCHRG_DT"]),
-        ("PRNCPAL_DGNS_CD", &["DGNS_1_CD"]),
-        ("PRNCPAL_DGNS_VRSN_CD", &["DGNS_VRSN_CD_1"]),
-        ("ICD_PRCDR_VRSN_CD1", &["SRGCL_PRCDR_VRSN_CD_1"]),
-        ("CLM_IP_ADMSN_TYPE_CD", &["IP_ADMSN_TYPE_CD"]),
-        ("CLM_SRC_IP_ADMSN_CD", &["SRC_IP_ADMSN_CD"]),
-        ("PTNT_DSCHRG_STUS_CD", &["DSCHRG_DSTNTN_CD"]),
-        ("CLM_UTLZTN_DAY_CNT", &["UTLZTN_DAY_CNT"]),
+    // Names that stand in for a column with a name of its own elsewhere: sex in the MBSF A/B/C/D;
+    // MedPAR's admission and discharge dates and first diagnosis for the claim's from and thru
+    // dates and principal diagnosis.
+    let stand_ins: &[(&str, &str)] = &[("BENE_SEX_IDENT_CD", "SEX_IDENT_CD"), ("CLM_FROM_DT", "ADMSN_DT"), ("CLM_THRU_DT", "DSCHRG_DT"), ("PRNCPAL_DGNS_CD", "DGNS_1_CD")];
+    if let Some((_, a)) = stand_ins.iter().find(|(r, _)| *r == rif) {
+        return vec![a.to_string()];
+    }
+    medpar_name(rif).into_iter().collect()
+}
+
+/// The MedPAR name of an inpatient RIF column where MedPAR names it otherwise: read by
+/// [`aliases`], written by the CCW writer's MedPAR file.
+pub(super) fn medpar_name(rif: &str) -> Option<String> {
+    let renamed = [
+        ("CLM_ID", "MEDPAR_ID"),
+        ("CLM_ADMSN_DT", "ADMSN_DT"),
+        ("NCH_BENE_DSCHRG_DT", "DSCHRG_DT"),
+        ("PRNCPAL_DGNS_VRSN_CD", "DGNS_VRSN_CD_1"),
+        ("ICD_PRCDR_VRSN_CD1", "SRGCL_PRCDR_VRSN_CD_1"),
+        ("CLM_IP_ADMSN_TYPE_CD", "IP_ADMSN_TYPE_CD"),
+        ("CLM_SRC_IP_ADMSN_CD", "SRC_IP_ADMSN_CD"),
+        ("PTNT_DSCHRG_STUS_CD", "DSCHRG_DSTNTN_CD"),
+        ("CLM_UTLZTN_DAY_CNT", "UTLZTN_DAY_CNT"),
     ];
-    if let Some((_, a)) = fixed.iter().find(|(r, _)| *r == rif) {
-        return a.iter().map(|s| s.to_string()).collect();
+    if let Some((_, m)) = renamed.iter().find(|(r, _)| *r == rif) {
+        return Some(m.to_string());
     }
     if let Some(n) = rif.strip_prefix("ICD_DGNS_CD") {
-        return vec![format!("DGNS_{n}_CD")];
+        return Some(format!("DGNS_{n}_CD"));
     }
-    if let Some(n) = rif.strip_prefix("ICD_PRCDR_CD") {
-        return vec![format!("SRGCL_PRCDR_{n}_CD")];
-    }
-    Vec::new()
+    rif.strip_prefix("ICD_PRCDR_CD").map(|n| format!("SRGCL_PRCDR_{n}_CD"))
 }
 
 /// The plan that maps a RIF file's columns onto a canonical table.

@@ -146,14 +146,7 @@ impl RowBuffer {
     /// Appends one row; `cells` must follow the column order. A cell whose type does not match
     /// its column is a programming error in the caller and is reported, not buffered.
     pub fn push(&mut self, cells: &[Cell<'_>]) -> Result<()> {
-        if cells.len() != self.columns.len() {
-            return Err(AscqrError::Other(format!(
-                "internal: {} row has {} cells, table has {} columns",
-                self.table,
-                cells.len(),
-                self.columns.len()
-            )));
-        }
+        check_width(&self.table, &self.columns, cells)?;
         for (i, (b, cell)) in self.builders.iter_mut().zip(cells).enumerate() {
             match (b, *cell) {
                 (Builder::Str(b), Cell::Str(s)) => b.append_value(s),
@@ -167,10 +160,7 @@ impl RowBuffer {
                 (Builder::Float(b), Cell::Null) => b.append_null(),
                 (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
                 (Builder::Bool(b), Cell::Null) => b.append_null(),
-                (_, other) => {
-                    let msg = format!("internal: {}.{} cannot hold {:?}", self.table, self.columns[i].name, other);
-                    return Err(AscqrError::Other(msg));
-                }
+                (_, other) => return Err(cannot_hold(&self.table, &self.columns[i], other)),
             }
         }
         self.pending += 1;
@@ -259,19 +249,12 @@ impl TableSink {
     /// Appends one row; `cells` must follow the table's column order (see [`RowBuffer::push`]).
     pub fn push(&mut self, cells: &[Cell<'_>]) -> Result<()> {
         if let Some(Writer::Csv(w)) = self.writer.as_mut() {
-            if cells.len() != self.columns.len() {
-                return Err(AscqrError::Other(format!(
-                    "internal: {} row has {} cells, table has {} columns",
-                    self.table,
-                    cells.len(),
-                    self.columns.len()
-                )));
-            }
+            check_width(&self.table, &self.columns, cells)?;
             let mut text = std::mem::take(&mut self.text_row);
             for (i, cell) in cells.iter().enumerate() {
                 text[i].clear();
-                if let Err(cell) = cell_text(self.columns[i].dtype, *cell, &mut text[i]) {
-                    return Err(self.type_mismatch(i, cell));
+                if cell_text(self.columns[i].dtype, *cell, &mut text[i]).is_err() {
+                    return Err(cannot_hold(&self.table, &self.columns[i], *cell));
                 }
             }
             w.write_record(&text).map_err(|e| AscqrError::Csv { file: self.path.clone(), source: e })?;
@@ -284,29 +267,6 @@ impl TableSink {
             self.flush()?;
         }
         Ok(())
-    }
-
-    /// Writes a whole batch whose columns are this sink's, in order and type (rows pushed before
-    /// it are flushed first, so the file keeps the order rows arrived in). Parquet only.
-    pub fn write_frame(&mut self, df: &DataFrame) -> Result<()> {
-        self.flush()?;
-        if df.height() == 0 {
-            return Ok(());
-        }
-        let path = &self.path;
-        // The batched writer needs every column chunked alike; a filtered frame may not be.
-        let mut aligned = df.clone();
-        aligned.align_chunks();
-        match self.writer.as_mut() {
-            Some(Writer::Parquet(w)) => w.write_batch(&aligned).ctx(|| format!("writing {}", path.display()))?,
-            _ => return Err(AscqrError::Other(format!("internal: {} takes whole batches only as Parquet", path.display()))),
-        }
-        self.rows_written += df.height() as u64;
-        Ok(())
-    }
-
-    fn type_mismatch(&self, i: usize, cell: String) -> AscqrError {
-        AscqrError::Other(format!("internal: {}.{} cannot hold {}", self.table, self.columns[i].name, cell))
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -346,8 +306,21 @@ impl TableSink {
     }
 }
 
-/// Writes the canonical CSV text of a cell; a cell that does not fit the type comes back as Err.
-fn cell_text(dtype: ColumnType, cell: Cell<'_>, out: &mut String) -> std::result::Result<(), String> {
+/// A row must have one cell per column: anything else is a programming error in the caller.
+fn check_width(table: &str, columns: &[ColumnSpec], cells: &[Cell<'_>]) -> Result<()> {
+    if cells.len() == columns.len() {
+        return Ok(());
+    }
+    Err(AscqrError::Other(format!("internal: {table} row has {} cells, table has {} columns", cells.len(), columns.len())))
+}
+
+/// A cell whose type does not match its column: a programming error in the caller, reported.
+fn cannot_hold(table: &str, column: &ColumnSpec, cell: Cell<'_>) -> AscqrError {
+    AscqrError::Other(format!("internal: {table}.{} cannot hold {cell:?}", column.name))
+}
+
+/// Writes the canonical CSV text of a cell; a cell that does not fit the type is an Err.
+fn cell_text(dtype: ColumnType, cell: Cell<'_>, out: &mut String) -> std::result::Result<(), ()> {
     use std::fmt::Write as _;
     match (dtype, cell) {
         (_, Cell::Null) => {}
@@ -362,7 +335,7 @@ fn cell_text(dtype: ColumnType, cell: Cell<'_>, out: &mut String) -> std::result
             let _ = write!(out, "{v}");
         }
         (ColumnType::Bool, Cell::Bool(v)) => out.push_str(if v { "true" } else { "false" }),
-        (_, other) => return Err(format!("{other:?}")),
+        _ => return Err(()),
     }
     Ok(())
 }
