@@ -122,6 +122,8 @@ Examples:
   ascqr synth --out claims --seed 1
   ascqr synth --out claims --seed 7 --years 2021-2023 --format csv
   ascqr synth --out national --seed 1 --scale national
+  ascqr synth --out sparse --seed 1 --scale demo --background none   (only the claims the measures look at)
+  ascqr synth --out dense --seed 1 --scale demo --background 3x
   ascqr synth --out claims --seed 1 --ccw claims_ccw   (then: ascqr ingest --claims claims_ccw --layout ccw --out extract)")]
     Synth {
         /// Output directory (created; existing table files are replaced).
@@ -145,6 +147,18 @@ Examples:
         /// without it the published volume is spread over the years.
         #[arg(long)]
         annual_volume: bool,
+        /// Ordinary care around every beneficiary (office visits, labs, imaging, therapy, DME,
+        /// hospital outpatient services, ED visits and inpatient stays no measure counts):
+        /// none, real (about 25 carrier and 17 outpatient revenue lines per beneficiary-year) or
+        /// Kx (K times real, e.g. 0.5x, 3x). Default: real at demo and national scale, none at
+        /// small.
+        #[arg(long, value_parser = ascqr::synth::Background::parse_arg)]
+        background: Option<ascqr::synth::Background>,
+        /// Diagnoses of the ordinary care: realistic (chronic conditions that map to condition
+        /// categories, so they feed the risk variables) or neutral (codes that map to nothing
+        /// any measure uses: every measure result equals the one without background).
+        #[arg(long, value_enum, default_value_t = ascqr::synth::BackgroundDiagnoses::Realistic)]
+        background_diagnoses: ascqr::synth::BackgroundDiagnoses,
         /// Also write the claims as a CCW delivery in this folder (fixed-width .dat files with
         /// their .fts layouts, claims and lines in separate files, the MBSF A/B/C/D by year), to
         /// try `ascqr ingest --layout ccw`. Written one beneficiary shard at a time (through a
@@ -645,8 +659,8 @@ Example:
     /// Run the main job on the embedded default: a synthetic national-shaped extract, end to end.
     #[command(after_help = "\
 Generates a synthetic Medicare extract (2021-2023, national-shaped at a twentieth by default:
-about 155,000 qualifying procedures at 171 ASCs, with chart-abstraction records for the web-based measures)
-in DIR/claims, validates it, runs `ascqr run` on it into DIR/run (cohorts, risk variables, models
+about 155,000 qualifying procedures at 171 ASCs, every beneficiary's ordinary care at real claim
+density, with chart-abstraction records for the web-based measures) in DIR/claims, validates it, runs `ascqr run` on it into DIR/run (cohorts, risk variables, models
 with bootstrap intervals, facility report, national table, HTML report) and checks every
 measure's cohort and outcome counts against the generator's truth.
 
@@ -666,6 +680,10 @@ Examples:
         /// Bootstrap replicates for the intervals and categories.
         #[arg(long, default_value_t = 50)]
         bootstrap: usize,
+        /// Ordinary care around every beneficiary, as for `ascqr synth`: none, real (the default
+        /// at demo scale) or Kx.
+        #[arg(long, value_parser = ascqr::synth::Background::parse_arg)]
+        background: Option<ascqr::synth::Background>,
     },
     /// Web-based measures (ASC-1-4, 9, 11, 13, 14; ASC-20) from chart-abstraction records.
     #[command(
@@ -921,8 +939,10 @@ fn load_dictionary(dir: Option<&Path>) -> ascqr::Result<ascqr::dictionary::Dicti
 
 fn run(cli: Cli) -> ascqr::Result<()> {
     match cli.command {
-        Command::Synth { out, seed, scale, years, format, annual_volume, ccw } => {
+        Command::Synth { out, seed, scale, years, format, annual_volume, background, background_diagnoses, ccw } => {
             let options = SynthOptions::new(seed, scale, &years, format)?.with_annual_volume(annual_volume);
+            let background = background.unwrap_or(options.background);
+            let options = options.with_background(background, background_diagnoses);
             let bar = progress_bar(0, "synth");
             let summary = ascqr::synth::generate(&out, &options, &bar)?;
             bar.finish_and_clear();
@@ -1152,11 +1172,13 @@ fn run(cli: Cli) -> ascqr::Result<()> {
             println!("wrote {}", path.display());
         }
         Command::Web(args) => run_web(args)?,
-        Command::Demo { out, seed, scale, bootstrap } => {
+        Command::Demo { out, seed, scale, bootstrap, background } => {
             let started = std::time::Instant::now();
             let claims = out.join("claims");
             tracing::info!("generating a synthetic extract in {}", claims.display());
             let options = SynthOptions::new(seed, scale, "2021-2023", FileFormat::Parquet)?;
+            let (background, diagnoses) = (background.unwrap_or(options.background), options.background_diagnoses);
+            let options = options.with_background(background, diagnoses);
             let bar = progress_bar(0, "synth");
             let summary = ascqr::synth::generate(&claims, &options, &bar)?;
             bar.finish_and_clear();

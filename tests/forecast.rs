@@ -33,7 +33,12 @@ fn run_facilities(path: &std::path::Path) -> HashMap<String, (f64, f64, f64, f64
 fn forecasts_from_a_facility_s_own_cases_agree_with_the_national_run() {
     let dir = tempfile::tempdir().unwrap();
     let claims = dir.path().join("claims");
-    generate(&claims, &SynthOptions::new(4, Scale::Demo, "2022-2023", FileFormat::Parquet).unwrap(), &ProgressBar::hidden()).unwrap();
+    // Only the measures' own claims: the forecast reads the cohort, and ordinary care would only
+    // add generation time to this test (tests/background.rs covers it).
+    let options = SynthOptions::new(4, Scale::Demo, "2022-2023", FileFormat::Parquet)
+        .unwrap()
+        .with_background(ascqr::synth::Background::None, ascqr::synth::BackgroundDiagnoses::Realistic);
+    generate(&claims, &options, &ProgressBar::hidden()).unwrap();
     let dict = ascqr::dictionary::Dictionary::embedded().unwrap();
     let m = MeasureId::Asc18;
     let config = RunConfig { measures: Some(vec![m.as_str().into()]), bootstrap: Some(200), seed: Some(5), ..Default::default() };

@@ -4,14 +4,27 @@ mod common;
 
 use ascqr::claims::FileFormat;
 use ascqr::dictionary::{Dictionary, MeasureId};
-use ascqr::synth::{generate, Scale, SynthOptions};
+use ascqr::synth::{generate, Background, BackgroundDiagnoses, Scale, SynthOptions};
 use indicatif::ProgressBar;
 use polars::prelude::*;
 
 #[test]
 fn every_risk_variable_agrees_with_the_synthetic_truth() {
+    every_risk_variable_agrees_with_the_truth_of(SynthOptions::new(3, Scale::Small, "2021-2023", FileFormat::Parquet).unwrap());
+}
+
+/// At real claim density the history window must find the chronic conditions of the ordinary
+/// care among thousands of unrelated claims, and nothing else.
+#[test]
+fn every_risk_variable_agrees_with_the_synthetic_truth_at_real_claim_density() {
+    let options = SynthOptions::new(3, Scale::Small, "2021-2023", FileFormat::Parquet)
+        .unwrap()
+        .with_background(Background::REAL, BackgroundDiagnoses::Realistic);
+    every_risk_variable_agrees_with_the_truth_of(options);
+}
+
+fn every_risk_variable_agrees_with_the_truth_of(options: SynthOptions) {
     let dir = tempfile::tempdir().unwrap();
-    let options = SynthOptions::new(3, Scale::Small, "2021-2023", FileFormat::Parquet).unwrap();
     generate(dir.path(), &options, &ProgressBar::hidden()).unwrap();
     let ex = common::extract(dir.path());
     let truth = ParquetReader::new(std::fs::File::open(dir.path().join("truth/procedures.parquet")).unwrap()).finish().unwrap();

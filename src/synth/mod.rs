@@ -22,10 +22,12 @@
 //! in parallel and the files are byte-identical for a given seed and options.
 
 pub mod abstraction;
+mod background;
 mod plan;
 mod truth;
 mod write;
 
+pub use background::{Background, BackgroundDiagnoses};
 pub use plan::{Scale, SynthOptions, World};
 pub use write::{generate, SynthSummary};
 

@@ -1,6 +1,7 @@
 //! The synthetic world (facilities, hospitals, code pools, true models) and the generation of one
 //! beneficiary's claims around one index procedure.
 
+use super::background::{Background, BackgroundDiagnoses, CarePools, OrdinaryCare};
 use super::truth::{evaluate_variables, linear_predictor};
 use crate::claims::FileFormat;
 use crate::dictionary::{Dictionary, MeasureDefinition, MeasureId, VariableKind};
@@ -36,6 +37,9 @@ pub struct SynthOptions {
     /// [`published_period_years`]) instead of spreading the published volume over the years, so
     /// that an extract's size grows with its years (for measuring memory against years).
     pub annual_volume: bool,
+    /// Ordinary care written around each beneficiary ([`super::background`]).
+    pub background: Background,
+    pub background_diagnoses: BackgroundDiagnoses,
 }
 
 impl SynthOptions {
@@ -52,7 +56,26 @@ impl SynthOptions {
         if !(2016..=2035).contains(&a) || !(2016..=2035).contains(&b) || a > b {
             return Err(bad());
         }
-        Ok(SynthOptions { seed, scale, first_year: a, last_year: b, format, annual_volume: false })
+        // Real density by default where the extract is meant to look like real claims; the
+        // small scale stays sparse for the many tests that only need the measures' claims.
+        let background = if scale == Scale::Small { Background::None } else { Background::REAL };
+        Ok(SynthOptions {
+            seed,
+            scale,
+            first_year: a,
+            last_year: b,
+            format,
+            annual_volume: false,
+            background,
+            background_diagnoses: BackgroundDiagnoses::Realistic,
+        })
+    }
+
+    /// With the given ordinary care around each beneficiary.
+    pub fn with_background(mut self, background: Background, diagnoses: BackgroundDiagnoses) -> Self {
+        self.background = background;
+        self.background_diagnoses = diagnoses;
+        self
     }
 
     /// With [`SynthOptions::annual_volume`] set.
@@ -212,6 +235,7 @@ pub struct World {
     acute_hospitals: Vec<String>,
     other_hospitals: Vec<String>,
     pub pools: CodePools,
+    pub care_pools: CarePools,
     pub cc_map: HashMap<String, Vec<u16>>,
     /// Procedure dates are drawn from [first_day, last_day] (days since 1970-01-01).
     pub first_day: i32,
@@ -311,6 +335,7 @@ impl World {
         }
         special.extend(dict.measure(MeasureId::Asc12).exclusion_codes.iter().map(|e| e.icd10cm.clone()));
         let pools = code_pools(dict, &special);
+        let care_pools = CarePools::new(&selected_procedure_codes(dict), chronic_codes(dict, &cc_map, &stable));
 
         let scale_small = options.scale == Scale::Small;
         let mut measures = Vec::new();
@@ -444,6 +469,7 @@ impl World {
             acute_hospitals,
             other_hospitals,
             pools,
+            care_pools,
             cc_map,
             first_day,
             last_day,
@@ -550,6 +576,33 @@ fn code_pools(dict: &Dictionary, special: &BTreeSet<String>) -> CodePools {
         500,
     );
     CodePools { neutral_dx, acute_dx, always_planned_dx, always_planned_pcs, potentially_planned_pcs, nonacute_dx }
+}
+
+/// Every HCPCS code a measure selects on: cohort, concurrent-procedure and colonoscopy lists and
+/// the procedure-code risk variables. Ordinary care never bills one.
+fn selected_procedure_codes(dict: &Dictionary) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for def in dict.measures.values() {
+        out.extend(def.cohort_codes.iter().map(|c| c.hcpcs.clone()));
+        for v in &def.risk_variables {
+            if let VariableKind::ProcedureCodes(codes) = &v.kind {
+                out.extend(codes.iter().cloned());
+            }
+        }
+    }
+    out
+}
+
+/// Chronic-condition codes for realistic ordinary care: codes the crosswalk maps to a condition
+/// category alike in every year (so the truth does not depend on the claim's year), never an
+/// exclusion diagnosis; every few codes in sorted order, for a varied but small pool.
+fn chronic_codes(dict: &Dictionary, cc_map: &HashMap<String, Vec<u16>>, stable: &HashSet<&str>) -> Vec<String> {
+    let exclusions: HashSet<&str> = dict.measures.values().flat_map(|d| d.exclusion_codes.iter().map(|e| e.icd10cm.as_str())).collect();
+    let mut codes: Vec<String> =
+        cc_map.keys().filter(|c| stable.contains(c.as_str()) && !exclusions.contains(c.as_str())).cloned().collect();
+    codes.sort();
+    let step = (codes.len() / 2_000).max(1);
+    codes.into_iter().step_by(step).collect()
 }
 
 fn variable_plans(m: MeasureId, def: &MeasureDefinition, cc_map: &HashMap<String, Vec<u16>>, stable: &HashSet<&str>) -> Vec<VariablePlan> {
@@ -686,6 +739,8 @@ pub struct Procedure {
     pub outpatient: Vec<OutpatientClaim>,
     pub inpatient: Vec<InpatientClaim>,
     pub exclusion_reason: Option<&'static str>,
+    /// Office visits, labs, imaging, … that no measure counts (empty with `--background none`).
+    pub ordinary_care: OrdinaryCare,
     /// Carrier claims (indices into `carrier`) of later qualifying ASC procedures of the same
     /// patient within the index window: procedures in the truth, excluded by index selection.
     pub later_procedures: Vec<usize>,
@@ -760,7 +815,7 @@ fn asc_procedure_claims(
 
 impl World {
     /// One of the handful of hospitals near an ASC (acute care, or not).
-    fn nearby_hospital(&self, asc: usize, acute: bool, rng: &mut ChaCha8Rng) -> String {
+    pub(super) fn nearby_hospital(&self, asc: usize, acute: bool, rng: &mut ChaCha8Rng) -> String {
         let list = if acute { &self.acute_hospitals } else { &self.other_hospitals };
         list[(asc * 7 + rng.random_range(0..4)) % list.len()].clone()
     }
@@ -1028,8 +1083,11 @@ impl World {
         // No later procedure for a patient who dies in the window or just after it.
         let dies_soon = death.is_some_and(|d| d <= day + 10);
         let window = self.dict.measure(m).rules.index_window_days as i32;
-        // Kept inside --years: every procedure of the extract falls in its years.
-        if !dies_soon && day + window <= self.last_day && extra.random_bool(LATER_PROCEDURE_SHARE) {
+        // Kept inside the index procedure's calendar year: every procedure of the extract falls
+        // in its years, and a measurement period (whole calendar years) never starts between the
+        // two, where the later one would be the first of the period.
+        let same_year = month_index(day).0 == month_index(day + window).0;
+        if !dies_soon && same_year && day + window <= self.last_day && extra.random_bool(LATER_PROCEDURE_SHARE) {
             let later = day + extra.random_range(0..=window);
             let code = pick_weighted(&mut extra, &plan.cohort_codes, |c| c.weight).hcpcs.clone();
             let index = &carrier[index_claim];
@@ -1069,11 +1127,13 @@ impl World {
             outpatient,
             inpatient,
             exclusion_reason: planted,
+            ordinary_care: OrdinaryCare::default(),
             later_procedures,
             variables: vec![],
             probability: 0.0,
             visit: None,
         };
+        p.ordinary_care = self.ordinary_care(mi, f, k, &p);
         p.variables = evaluate_variables(self, plan, &p);
         p
     }

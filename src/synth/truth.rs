@@ -20,19 +20,21 @@ pub const HISTORY_LAST_DAY: i32 = -1;
 pub fn evaluate_variables(world: &World, plan: &MeasurePlan, p: &Procedure) -> Vec<f64> {
     let in_history = |d: i32| (HISTORY_FIRST_DAY..=HISTORY_LAST_DAY).contains(&(d - p.day));
     let mut history: HashSet<&str> = HashSet::new();
-    for c in &p.carrier {
+    // The measure's own claims and the ordinary care around them, read alike.
+    let care = &p.ordinary_care;
+    for c in p.carrier.iter().chain(&care.carrier) {
         if in_history(c.from) {
             history.insert(&c.principal_dx);
             history.extend(c.other_dx.iter().map(String::as_str));
         }
     }
-    for c in &p.outpatient {
+    for c in p.outpatient.iter().chain(&care.outpatient) {
         if in_history(c.from) {
             history.insert(&c.principal_dx);
             history.extend(c.other_dx.iter().map(String::as_str));
         }
     }
-    for c in &p.inpatient {
+    for c in p.inpatient.iter().chain(&care.inpatient) {
         if in_history(c.admission) {
             history.insert(&c.principal_dx);
             history.extend(c.other_dx.iter().map(String::as_str));

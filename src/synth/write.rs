@@ -2,7 +2,7 @@
 //! written in a fixed order through the canonical table sinks, so memory stays bounded at any
 //! scale and the output does not depend on thread timing.
 
-use super::plan::{Procedure, SynthOptions, World};
+use super::plan::{CarrierClaim, InpatientClaim, OutpatientClaim, Procedure, SynthOptions, World};
 use crate::claims::schema::{Column as ColumnSpec, ColumnType, Table};
 use crate::claims::sink::{Cell, FileFormat, TableSink};
 use crate::dictionary::{MeasureId, DICTIONARY_VERSION};
@@ -227,7 +227,6 @@ fn pretty(v: &serde_json::Value) -> Result<Vec<u8>> {
 }
 
 fn write_procedure(world: &World, sinks: &mut Sinks, p: &Procedure) -> Result<()> {
-    let modifier_names = ["modifier_1", "modifier_2", "modifier_3", "modifier_4"];
     // Beneficiary.
     {
         let (sink, pos) = sinks.tables.get_mut(&Table::Beneficiaries).expect("table");
@@ -264,103 +263,16 @@ fn write_procedure(world: &World, sinks: &mut Sinks, p: &Procedure) -> Result<()
             start = end + 1;
         }
     }
-    // Carrier lines.
-    {
-        let (sink, pos) = sinks.tables.get_mut(&Table::Carrier).expect("table");
-        let dx_cols: Vec<usize> = (1..=12).map(|i| pos.at(&format!("dx_{i}"))).collect();
-        for c in &p.carrier {
-            for (ln, line) in c.lines.iter().enumerate() {
-                let mut row = pos.row();
-                row[pos.at("claim_id")] = Cell::Str(&c.claim_id);
-                row[pos.at("line_num")] = Cell::Int(ln as i64 + 1);
-                row[pos.at("bene_id")] = Cell::Str(&p.bene_id);
-                row[pos.at("claim_from_date")] = Cell::Date(c.from);
-                row[pos.at("claim_thru_date")] = Cell::Date(c.thru);
-                row[pos.at("line_first_date")] = Cell::Date(c.from);
-                row[pos.at("line_last_date")] = Cell::Date(c.thru);
-                row[pos.at("hcpcs")] = Cell::Str(&line.hcpcs);
-                for (k, m) in line.modifiers.iter().take(4).enumerate() {
-                    row[pos.at(modifier_names[k])] = Cell::Str(m);
-                }
-                row[pos.at("place_of_service")] = Cell::Str(c.place_of_service);
-                row[pos.at("billing_npi")] = Cell::Str(&c.billing_npi);
-                row[pos.at("rendering_npi")] = Cell::Str(&c.rendering_npi);
-                row[pos.at("provider_specialty")] = Cell::Str(c.specialty);
-                row[pos.at("service_count")] = Cell::Float(line.units);
-                row[pos.at("line_dx")] = Cell::Str(&c.principal_dx);
-                row[pos.at("line_dx_version")] = Cell::Str("0");
-                row[pos.at("principal_dx")] = Cell::Str(&c.principal_dx);
-                row[dx_cols[0]] = Cell::Str(&c.principal_dx);
-                for (k, d) in c.other_dx.iter().take(11).enumerate() {
-                    row[dx_cols[k + 1]] = Cell::Str(d);
-                }
-                row[pos.at("dx_version")] = Cell::Str("0");
-                sink.push(&row)?;
-            }
-        }
+    // Claims: the measure's own, then the ordinary care around them.
+    let care = &p.ordinary_care;
+    for claims in [&p.carrier, &care.carrier] {
+        write_carrier(sinks, &p.bene_id, claims)?;
     }
-    // Outpatient revenue-center lines.
-    {
-        let (sink, pos) = sinks.tables.get_mut(&Table::Outpatient).expect("table");
-        let dx_cols: Vec<usize> = (1..=25).map(|i| pos.at(&format!("dx_{i}"))).collect();
-        for c in &p.outpatient {
-            for (ln, line) in c.lines.iter().enumerate() {
-                let mut row = pos.row();
-                row[pos.at("claim_id")] = Cell::Str(&c.claim_id);
-                row[pos.at("line_num")] = Cell::Int(ln as i64 + 1);
-                row[pos.at("bene_id")] = Cell::Str(&p.bene_id);
-                row[pos.at("provider_ccn")] = Cell::Str(&c.ccn);
-                row[pos.at("claim_from_date")] = Cell::Date(c.from);
-                row[pos.at("claim_thru_date")] = Cell::Date(c.thru);
-                row[pos.at("bill_type")] = Cell::Str("131");
-                row[pos.at("revenue_center")] = Cell::Str(line.revenue_center);
-                row[pos.at("revenue_center_date")] = Cell::Date(line.day);
-                if let Some(h) = line.hcpcs {
-                    row[pos.at("hcpcs")] = Cell::Str(h);
-                }
-                row[pos.at("units")] = Cell::Float(line.units);
-                row[pos.at("principal_dx")] = Cell::Str(&c.principal_dx);
-                row[dx_cols[0]] = Cell::Str(&c.principal_dx);
-                for (k, d) in c.other_dx.iter().take(24).enumerate() {
-                    row[dx_cols[k + 1]] = Cell::Str(d);
-                }
-                row[pos.at("dx_version")] = Cell::Str("0");
-                sink.push(&row)?;
-            }
-        }
+    for claims in [&p.outpatient, &care.outpatient] {
+        write_outpatient(sinks, &p.bene_id, claims)?;
     }
-    // Inpatient stays.
-    {
-        let (sink, pos) = sinks.tables.get_mut(&Table::Inpatient).expect("table");
-        let dx_cols: Vec<usize> = (1..=25).map(|i| pos.at(&format!("dx_{i}"))).collect();
-        let proc_cols: Vec<usize> = (1..=25).map(|i| pos.at(&format!("proc_{i}"))).collect();
-        for c in &p.inpatient {
-            let mut row = pos.row();
-            row[pos.at("claim_id")] = Cell::Str(&c.claim_id);
-            row[pos.at("bene_id")] = Cell::Str(&p.bene_id);
-            row[pos.at("provider_ccn")] = Cell::Str(&c.ccn);
-            row[pos.at("admission_date")] = Cell::Date(c.admission);
-            row[pos.at("discharge_date")] = Cell::Date(c.discharge);
-            row[pos.at("claim_from_date")] = Cell::Date(c.admission);
-            row[pos.at("claim_thru_date")] = Cell::Date(c.discharge);
-            row[pos.at("principal_dx")] = Cell::Str(&c.principal_dx);
-            row[dx_cols[0]] = Cell::Str(&c.principal_dx);
-            for (k, d) in c.other_dx.iter().take(24).enumerate() {
-                row[dx_cols[k + 1]] = Cell::Str(d);
-            }
-            row[pos.at("dx_version")] = Cell::Str("0");
-            for (k, pc) in c.procedures.iter().take(25).enumerate() {
-                row[proc_cols[k]] = Cell::Str(pc);
-            }
-            if !c.procedures.is_empty() {
-                row[pos.at("proc_version")] = Cell::Str("0");
-            }
-            row[pos.at("admission_type")] = Cell::Str(c.admission_type);
-            row[pos.at("admission_source")] = Cell::Str(c.admission_source);
-            row[pos.at("discharge_status")] = Cell::Str("01");
-            row[pos.at("utilization_days")] = Cell::Float((c.discharge - c.admission) as f64);
-            sink.push(&row)?;
-        }
+    for claims in [&p.inpatient, &care.inpatient] {
+        write_inpatient(sinks, &p.bene_id, claims)?;
     }
     // Truth.
     let plan = &world.measures[MeasureId::ALL.iter().position(|m| *m == p.measure).expect("measure")];
@@ -398,6 +310,108 @@ fn write_procedure(world: &World, sinks: &mut Sinks, p: &Procedure) -> Result<()
         row[pos.at("bene_id")] = Cell::Str(&p.bene_id);
         row[pos.at("procedure_date")] = Cell::Date(claim.from);
         sinks.truth.push(&row)?;
+    }
+    Ok(())
+}
+
+fn write_carrier(sinks: &mut Sinks, bene_id: &str, claims: &[CarrierClaim]) -> Result<()> {
+    let modifier_names = ["modifier_1", "modifier_2", "modifier_3", "modifier_4"];
+    let (sink, pos) = sinks.tables.get_mut(&Table::Carrier).expect("table");
+    let dx_cols: Vec<usize> = (1..=12).map(|i| pos.at(&format!("dx_{i}"))).collect();
+    for c in claims {
+        for (ln, line) in c.lines.iter().enumerate() {
+            let mut row = pos.row();
+            row[pos.at("claim_id")] = Cell::Str(&c.claim_id);
+            row[pos.at("line_num")] = Cell::Int(ln as i64 + 1);
+            row[pos.at("bene_id")] = Cell::Str(bene_id);
+            row[pos.at("claim_from_date")] = Cell::Date(c.from);
+            row[pos.at("claim_thru_date")] = Cell::Date(c.thru);
+            row[pos.at("line_first_date")] = Cell::Date(c.from);
+            row[pos.at("line_last_date")] = Cell::Date(c.thru);
+            row[pos.at("hcpcs")] = Cell::Str(&line.hcpcs);
+            for (k, m) in line.modifiers.iter().take(4).enumerate() {
+                row[pos.at(modifier_names[k])] = Cell::Str(m);
+            }
+            row[pos.at("place_of_service")] = Cell::Str(c.place_of_service);
+            row[pos.at("billing_npi")] = Cell::Str(&c.billing_npi);
+            row[pos.at("rendering_npi")] = Cell::Str(&c.rendering_npi);
+            row[pos.at("provider_specialty")] = Cell::Str(c.specialty);
+            row[pos.at("service_count")] = Cell::Float(line.units);
+            row[pos.at("line_dx")] = Cell::Str(&c.principal_dx);
+            row[pos.at("line_dx_version")] = Cell::Str("0");
+            row[pos.at("principal_dx")] = Cell::Str(&c.principal_dx);
+            row[dx_cols[0]] = Cell::Str(&c.principal_dx);
+            for (k, d) in c.other_dx.iter().take(11).enumerate() {
+                row[dx_cols[k + 1]] = Cell::Str(d);
+            }
+            row[pos.at("dx_version")] = Cell::Str("0");
+            sink.push(&row)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_outpatient(sinks: &mut Sinks, bene_id: &str, claims: &[OutpatientClaim]) -> Result<()> {
+    let (sink, pos) = sinks.tables.get_mut(&Table::Outpatient).expect("table");
+    let dx_cols: Vec<usize> = (1..=25).map(|i| pos.at(&format!("dx_{i}"))).collect();
+    for c in claims {
+        for (ln, line) in c.lines.iter().enumerate() {
+            let mut row = pos.row();
+            row[pos.at("claim_id")] = Cell::Str(&c.claim_id);
+            row[pos.at("line_num")] = Cell::Int(ln as i64 + 1);
+            row[pos.at("bene_id")] = Cell::Str(bene_id);
+            row[pos.at("provider_ccn")] = Cell::Str(&c.ccn);
+            row[pos.at("claim_from_date")] = Cell::Date(c.from);
+            row[pos.at("claim_thru_date")] = Cell::Date(c.thru);
+            row[pos.at("bill_type")] = Cell::Str("131");
+            row[pos.at("revenue_center")] = Cell::Str(line.revenue_center);
+            row[pos.at("revenue_center_date")] = Cell::Date(line.day);
+            if let Some(h) = line.hcpcs {
+                row[pos.at("hcpcs")] = Cell::Str(h);
+            }
+            row[pos.at("units")] = Cell::Float(line.units);
+            row[pos.at("principal_dx")] = Cell::Str(&c.principal_dx);
+            row[dx_cols[0]] = Cell::Str(&c.principal_dx);
+            for (k, d) in c.other_dx.iter().take(24).enumerate() {
+                row[dx_cols[k + 1]] = Cell::Str(d);
+            }
+            row[pos.at("dx_version")] = Cell::Str("0");
+            sink.push(&row)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_inpatient(sinks: &mut Sinks, bene_id: &str, claims: &[InpatientClaim]) -> Result<()> {
+    let (sink, pos) = sinks.tables.get_mut(&Table::Inpatient).expect("table");
+    let dx_cols: Vec<usize> = (1..=25).map(|i| pos.at(&format!("dx_{i}"))).collect();
+    let proc_cols: Vec<usize> = (1..=25).map(|i| pos.at(&format!("proc_{i}"))).collect();
+    for c in claims {
+        let mut row = pos.row();
+        row[pos.at("claim_id")] = Cell::Str(&c.claim_id);
+        row[pos.at("bene_id")] = Cell::Str(bene_id);
+        row[pos.at("provider_ccn")] = Cell::Str(&c.ccn);
+        row[pos.at("admission_date")] = Cell::Date(c.admission);
+        row[pos.at("discharge_date")] = Cell::Date(c.discharge);
+        row[pos.at("claim_from_date")] = Cell::Date(c.admission);
+        row[pos.at("claim_thru_date")] = Cell::Date(c.discharge);
+        row[pos.at("principal_dx")] = Cell::Str(&c.principal_dx);
+        row[dx_cols[0]] = Cell::Str(&c.principal_dx);
+        for (k, d) in c.other_dx.iter().take(24).enumerate() {
+            row[dx_cols[k + 1]] = Cell::Str(d);
+        }
+        row[pos.at("dx_version")] = Cell::Str("0");
+        for (k, pc) in c.procedures.iter().take(25).enumerate() {
+            row[proc_cols[k]] = Cell::Str(pc);
+        }
+        if !c.procedures.is_empty() {
+            row[pos.at("proc_version")] = Cell::Str("0");
+        }
+        row[pos.at("admission_type")] = Cell::Str(c.admission_type);
+        row[pos.at("admission_source")] = Cell::Str(c.admission_source);
+        row[pos.at("discharge_status")] = Cell::Str("01");
+        row[pos.at("utilization_days")] = Cell::Float((c.discharge - c.admission) as f64);
+        sink.push(&row)?;
     }
     Ok(())
 }
