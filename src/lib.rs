@@ -36,3 +36,4 @@ pub mod synth;
 pub mod web;
 
 pub use error::{AscqrError, Result};
+

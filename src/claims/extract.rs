@@ -468,6 +468,10 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
     // Source layouts other than the canonical one give a beneficiary one row per year (MBSF,
     // RIF) or per delivery (CCLF8): those rows are merged, not repeats.
     let merge_beneficiary_rows_of = options.layout != Layout::Canonical;
+    // Shard files are encoded on their own thread while the next shard is sorted.
+    let mut shard_writer = super::writer_thread::WriterThread::spawn("shard writer", |shards: std::sync::mpsc::Receiver<(DataFrame, PathBuf)>| {
+        shards.into_iter().try_for_each(|(df, path)| write_shard(df, &path))
+    })?;
     for spilled in finished.take() {
         let table = spilled.table;
         let report = tables
@@ -482,10 +486,12 @@ pub fn ingest(claims: &Path, options: &IngestOptions, out: &Path, progress: &ind
         progress.set_message(format!("sorting {} shards", table.name()));
         tracing::debug!(table = table.name(), "sorting shards");
         for shard in 0..shards {
-            finish_shard(&staging, &spilled.rows, table, shard, merge_beneficiary_rows_of, report, &mut rejects, &two_beneficiaries)?;
+            let rows = finish_shard(&spilled.rows, table, shard, merge_beneficiary_rows_of, report, &mut rejects, &two_beneficiaries)?;
+            shard_writer.send((rows, shard_path(&staging, table, shard)))?;
         }
         spilled.rows.remove()?;
     }
+    shard_writer.finish()?;
     std::fs::remove_dir_all(staging.join("_parts")).map_err(|e| AscqrError::io(staging.join("_parts"), e))?;
     rejects.finish()?;
     tracing::debug!("counting ASC lines outside enrollment");
@@ -638,10 +644,9 @@ fn withdraw(df: DataFrame, table: Table, drop: &[bool], why: impl Fn(usize) -> R
 
 /// Sorts one shard part by beneficiary (then the order rows were read), applies the rules that
 /// need a beneficiary's or a claim's rows together — a claim naming another beneficiary, a
-/// repeated key, overlapping enrollment — and writes the shard file.
+/// repeated key, overlapping enrollment — and returns the shard's rows to write.
 #[allow(clippy::too_many_arguments)]
 fn finish_shard(
-    staging: &Path,
     rows: &Spilled,
     table: Table,
     shard: u32,
@@ -649,10 +654,10 @@ fn finish_shard(
     report: &mut TableReport,
     rejects: &mut RejectWriter,
     two_beneficiaries: &std::collections::HashSet<(String, i64)>,
-) -> Result<()> {
+) -> Result<DataFrame> {
     let ctx = || format!("sorting shard {shard} of {}", table.name());
     let by_source = SortMultipleOptions::default().with_maintain_order(true);
-    let mut df = sorted_by(rows.read(shard)?, &["bene_id", SOURCE_ORDER, SOURCE_ROW]).ctx(ctx)?;
+    let mut df = sorted_by_beneficiary(rows.read(shard)?).ctx(ctx)?;
     // A claim's lines naming another beneficiary than its first (read order). For a stay, a
     // second row of the same claim is a repeated claim whichever beneficiary it names.
     if !two_beneficiaries.is_empty() {
@@ -713,13 +718,16 @@ fn finish_shard(
         )?;
     }
     let df = if table == Table::Enrollment { drop_overlapping_enrollment(df, report, rejects)? } else { df };
-    let mut out = df.drop_many([SOURCE_FILE, SOURCE_ROW, SOURCE_ORDER]);
-    let path = shard_path(staging, table, shard);
-    let target = crate::output::TempPath::new(&path)?;
+    Ok(df.drop_many([SOURCE_FILE, SOURCE_ROW, SOURCE_ORDER]))
+}
+
+/// Writes one finished shard file (on the shard writer thread).
+fn write_shard(mut df: DataFrame, path: &Path) -> Result<()> {
+    let target = crate::output::TempPath::new(path)?;
     ParquetWriter::new(target.create_file()?)
         .with_compression(ParquetCompression::Zstd(None))
-        .with_statistics(StatisticsOptions::full())
-        .finish(&mut out)
+        .with_statistics(StatisticsOptions::default())
+        .finish(&mut df)
         .ctx(|| format!("writing {}", path.display()))?;
     target.commit()
 }
@@ -756,19 +764,39 @@ fn merge_beneficiary_rows(df: DataFrame, report: &mut TableReport) -> Result<Dat
     df.filter(&keep).ctx(ctx)
 }
 
-/// `df` sorted by `by` (ties in their order in `df`), column by column: each column is dropped
-/// once its sorted copy is made, so a shard is held about once, not twice as a whole-frame sort
-/// would hold it.
-fn sorted_by(df: DataFrame, by: &[&str]) -> PolarsResult<DataFrame> {
-    let order = df
-        .select(by.iter().copied())?
-        .lazy()
-        .with_row_index("_row", None)
-        .sort(by.iter().copied(), SortMultipleOptions::default().with_maintain_order(true))
-        .select([col("_row")])
-        .collect()?;
-    let order = order.column("_row")?.idx()?.clone();
-    let columns = df.into_columns().into_iter().map(|c| c.take(&order)).collect::<PolarsResult<Vec<_>>>()?;
+/// `df` sorted by beneficiary, then read order (`_source_order`, `_source_row`), column by
+/// column: each column is dropped once its sorted copy is made, so a shard is held about once,
+/// not twice as a whole-frame sort would hold it. A spilled shard normally comes back in read
+/// order already; then a stable sort on the beneficiary alone gives the same order, far faster
+/// than a sort on all three keys (which remains the fallback).
+fn sorted_by_beneficiary(df: DataFrame) -> PolarsResult<DataFrame> {
+    let by = ["bene_id", SOURCE_ORDER, SOURCE_ROW];
+    let in_read_order = {
+        let order = df.column(SOURCE_ORDER)?.i64()?;
+        let row = df.column(SOURCE_ROW)?.i64()?;
+        let mut previous = (i64::MIN, i64::MIN);
+        order.iter().zip(row.iter()).all(|key| match key {
+            (Some(o), Some(r)) if (o, r) >= previous => {
+                previous = (o, r);
+                true
+            }
+            _ => false,
+        })
+    };
+    let order = if in_read_order {
+        df.column("bene_id")?.arg_sort(SortOptions::default().with_maintain_order(true))
+    } else {
+        let order = df
+            .select(by)?
+            .lazy()
+            .with_row_index("_row", None)
+            .sort(by, SortMultipleOptions::default().with_maintain_order(true))
+            .select([col("_row")])
+            .collect()?;
+        order.column("_row")?.idx()?.clone()
+    };
+    // Gathering from one chunk is much faster than from the many runs a shard was read from.
+    let columns = df.into_columns().into_iter().map(|c| c.rechunk().take(&order)).collect::<PolarsResult<Vec<_>>>()?;
     DataFrame::new(order.len(), columns)
 }
 
@@ -919,6 +947,23 @@ mod tests {
         assert!(report.is_balanced());
         let per_file: Vec<(u64, u64)> = report.inputs.iter().map(|i| (i.rows_accepted, i.rows_merged)).collect();
         assert_eq!(per_file, [(2, 0), (0, 1), (0, 1)]);
+    }
+
+    /// In read order, the beneficiary alone orders the rows; out of read order (a layout that
+    /// stages files), the read-order columns break the ties. Both give the same order.
+    #[test]
+    fn shards_sort_by_beneficiary_then_read_order_whatever_order_they_arrive_in() {
+        let sorted = |df: DataFrame| {
+            let df = sorted_by_beneficiary(df).unwrap();
+            let b = df.column("bene_id").unwrap().str().unwrap().clone();
+            let v = df.column("v").unwrap().i64().unwrap().clone();
+            (0..df.height()).map(|i| (b.get(i).unwrap().to_string(), v.get(i).unwrap())).collect::<Vec<_>>()
+        };
+        let in_order = df!("bene_id" => ["B", "A", "B", "A"], SOURCE_ORDER => [0i64, 0, 1, 1], SOURCE_ROW => [1i64, 2, 1, 2], "v" => [1i64, 2, 3, 4]).unwrap();
+        let shuffled = df!("bene_id" => ["A", "B", "A", "B"], SOURCE_ORDER => [1i64, 1, 0, 0], SOURCE_ROW => [2i64, 1, 2, 1], "v" => [4i64, 3, 2, 1]).unwrap();
+        let expected = vec![("A".to_string(), 2), ("A".to_string(), 4), ("B".to_string(), 1), ("B".to_string(), 3)];
+        assert_eq!(sorted(in_order), expected);
+        assert_eq!(sorted(shuffled), expected);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod sink;
 pub mod source;
 pub mod spill;
 pub mod validate;
+pub mod writer_thread;
 
 pub use schema::{ColumnType, Table};
 pub use sink::{Cell, FileFormat, TableSink};

@@ -9,9 +9,12 @@
 //! is kept within a partition), and written as one closed file with one row group per partition.
 //! One writer is open at a time, whatever the partition count, and memory is bounded by the run
 //! size. Reading partition `p` reads its row group from every run, in run order.
+//!
+//! Runs are ordered and encoded on a [`WriterThread`] while the reader fills the next one.
 
 use super::schema::Column as ColumnSpec;
 use super::sink::{columns_schema, Cell, RowBuffer};
+use super::writer_thread::WriterThread;
 use crate::error::{AscqrError, PolarsContext, Result};
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
@@ -25,12 +28,12 @@ struct Run {
 
 /// Rows being split into `partitions` partitions under `dir`.
 pub struct PartitionSpill {
-    dir: PathBuf,
     partitions: u32,
     buffer: RowBuffer,
     partition_of_row: Vec<u32>,
     run_rows: usize,
-    runs: Vec<Run>,
+    /// Orders and writes each run; gives back the runs written.
+    writer: WriterThread<(DataFrame, Vec<u32>), Vec<Run>>,
 }
 
 /// The runs of a finished [`PartitionSpill`].
@@ -45,13 +48,22 @@ impl PartitionSpill {
     /// every `run_rows` rows.
     pub fn create(dir: &Path, name: &str, columns: Vec<ColumnSpec>, partitions: u32, run_rows: usize) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| AscqrError::io(dir, e))?;
+        let partitions = partitions.max(1);
+        let (dir, schema) = (dir.to_path_buf(), columns_schema(&columns));
+        let writer = WriterThread::spawn("spill writer", move |received: std::sync::mpsc::Receiver<(DataFrame, Vec<u32>)>| {
+            let mut runs = Vec::new();
+            for (df, partition_of_row) in received {
+                let path = dir.join(format!("run-{:06}.parquet", runs.len()));
+                runs.push(write_run(&path, &schema, partitions, &df, &partition_of_row)?);
+            }
+            Ok(runs)
+        })?;
         Ok(PartitionSpill {
-            dir: dir.to_path_buf(),
-            partitions: partitions.max(1),
+            partitions,
             buffer: RowBuffer::new(name, columns, run_rows.min(1 << 16)),
             partition_of_row: Vec::new(),
             run_rows: run_rows.max(1),
-            runs: Vec::new(),
+            writer,
         })
     }
 
@@ -73,7 +85,7 @@ impl PartitionSpill {
     /// `partition_of_row[i]`. Rows pushed before it are written first, so read order is kept.
     pub fn push_frame(&mut self, df: &DataFrame, partition_of_row: &[u32]) -> Result<()> {
         self.flush()?;
-        self.write_run(df, partition_of_row)
+        self.send(df.clone(), partition_of_row.to_vec())
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -82,10 +94,11 @@ impl PartitionSpill {
         }
         let df = self.buffer.take()?;
         let partition_of_row = std::mem::take(&mut self.partition_of_row);
-        self.write_run(&df, &partition_of_row)
+        self.send(df, partition_of_row)
     }
 
-    fn write_run(&mut self, df: &DataFrame, partition_of_row: &[u32]) -> Result<()> {
+    /// Hands a run to the writer thread.
+    fn send(&mut self, df: DataFrame, partition_of_row: Vec<u32>) -> Result<()> {
         if partition_of_row.len() != df.height() || partition_of_row.iter().any(|&p| p >= self.partitions) {
             return Err(AscqrError::Other(format!(
                 "internal: {} rows given {} partitions, each below {}",
@@ -97,51 +110,55 @@ impl PartitionSpill {
         if df.height() == 0 {
             return Ok(());
         }
-        let path = self.dir.join(format!("run-{:06}.parquet", self.runs.len()));
-        let ctx = || format!("writing {}", path.display());
-        // A stable counting sort by partition: read order is kept within each partition.
-        let mut counts = vec![0usize; self.partitions as usize];
-        for &p in partition_of_row {
-            counts[p as usize] += 1;
-        }
-        let mut extents = Vec::with_capacity(counts.len());
-        let mut next = Vec::with_capacity(counts.len());
-        let mut offset = 0;
-        for &n in &counts {
-            extents.push((offset, n));
-            next.push(offset);
-            offset += n;
-        }
-        let mut order = vec![0 as IdxSize; df.height()];
-        for (i, &p) in partition_of_row.iter().enumerate() {
-            order[next[p as usize]] = i as IdxSize;
-            next[p as usize] += 1;
-        }
-        let mut sorted = df.take(&IdxCa::from_vec("row".into(), order)).ctx(ctx)?;
-        sorted.rechunk_mut();
-        let file = std::fs::File::create(&path).map_err(|e| AscqrError::io(&path, e))?;
-        // Spilled runs are read once and removed: a light compression keeps the disk use down
-        // without the cost of the extract's own Zstd.
-        let mut writer = ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Lz4Raw)
-            .with_statistics(StatisticsOptions::empty())
-            .batched(&columns_schema(self.buffer.columns()))
-            .ctx(ctx)?;
-        for &(offset, n) in &extents {
-            if n > 0 {
-                writer.write_batch(&sorted.slice(offset as i64, n)).ctx(ctx)?;
-            }
-        }
-        writer.finish().ctx(ctx)?;
-        self.runs.push(Run { path, extents });
-        Ok(())
+        self.writer.send((df, partition_of_row))
     }
 
     /// Writes the rows still buffered and closes the spill for reading.
     pub fn finish(mut self) -> Result<Spilled> {
         self.flush()?;
-        Ok(Spilled { columns: self.buffer.columns().to_vec(), partitions: self.partitions, runs: self.runs })
+        let runs = self.writer.finish()?;
+        Ok(Spilled { columns: self.buffer.columns().to_vec(), partitions: self.partitions, runs })
     }
+}
+
+/// Orders `df`'s rows by partition (a stable counting sort: read order is kept within each
+/// partition) and writes them to `path` as one closed file with one row group per partition.
+fn write_run(path: &Path, schema: &Schema, partitions: u32, df: &DataFrame, partition_of_row: &[u32]) -> Result<Run> {
+    let ctx = || format!("writing {}", path.display());
+    let mut counts = vec![0usize; partitions as usize];
+    for &p in partition_of_row {
+        counts[p as usize] += 1;
+    }
+    let mut extents = Vec::with_capacity(counts.len());
+    let mut next = Vec::with_capacity(counts.len());
+    let mut offset = 0;
+    for &n in &counts {
+        extents.push((offset, n));
+        next.push(offset);
+        offset += n;
+    }
+    let mut order = vec![0 as IdxSize; df.height()];
+    for (i, &p) in partition_of_row.iter().enumerate() {
+        order[next[p as usize]] = i as IdxSize;
+        next[p as usize] += 1;
+    }
+    let mut sorted = df.take(&IdxCa::from_vec("row".into(), order)).ctx(ctx)?;
+    sorted.rechunk_mut();
+    let file = std::fs::File::create(path).map_err(|e| AscqrError::io(path, e))?;
+    // Spilled runs are read once and removed: a light compression keeps the disk use down
+    // without the cost of the extract's own Zstd.
+    let mut writer = ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .with_statistics(StatisticsOptions::empty())
+        .batched(schema)
+        .ctx(ctx)?;
+    for &(offset, n) in &extents {
+        if n > 0 {
+            writer.write_batch(&sorted.slice(offset as i64, n)).ctx(ctx)?;
+        }
+    }
+    writer.finish().ctx(ctx)?;
+    Ok(Run { path: path.to_path_buf(), extents })
 }
 
 impl Spilled {

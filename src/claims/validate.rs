@@ -90,6 +90,15 @@ impl TableReport {
 
     /// Counts one event for the table and for `file`.
     pub fn tally(&mut self, file: &Path, event: Tally) {
+        self.tally_times(file, event, 1);
+    }
+
+    /// Counts `n` events of one kind for the table and for `file` (a whole batch at once: the
+    /// file is looked up once, not once per row).
+    pub fn tally_times(&mut self, file: &Path, event: Tally, n: u64) {
+        if n == 0 {
+            return;
+        }
         let at = match self.inputs.iter().rposition(|i| i.file == file) {
             Some(i) => i,
             None => {
@@ -100,42 +109,42 @@ impl TableReport {
         let input = &mut self.inputs[at];
         match event {
             Tally::Read => {
-                self.rows_read += 1;
-                input.rows_read += 1;
+                self.rows_read += n;
+                input.rows_read += n;
             }
             Tally::Merged => {
-                self.rows_merged += 1;
-                input.rows_merged += 1;
+                self.rows_merged += n;
+                input.rows_merged += n;
             }
             Tally::Accepted => {
-                self.rows_produced += 1;
-                self.rows_accepted += 1;
-                input.rows_produced += 1;
-                input.rows_accepted += 1;
+                self.rows_produced += n;
+                self.rows_accepted += n;
+                input.rows_produced += n;
+                input.rows_accepted += n;
             }
             Tally::Rejected(reason) => {
-                self.rows_produced += 1;
-                self.rows_rejected += 1;
-                input.rows_produced += 1;
-                input.rows_rejected += 1;
-                *self.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
-                *input.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+                self.rows_produced += n;
+                self.rows_rejected += n;
+                input.rows_produced += n;
+                input.rows_rejected += n;
+                *self.rejected_by_reason.entry(reason.to_string()).or_default() += n;
+                *input.rejected_by_reason.entry(reason.to_string()).or_default() += n;
             }
             Tally::MergedLater => {
-                self.rows_produced -= 1;
-                self.rows_accepted -= 1;
-                self.rows_merged += 1;
-                input.rows_produced -= 1;
-                input.rows_accepted -= 1;
-                input.rows_merged += 1;
+                self.rows_produced -= n;
+                self.rows_accepted -= n;
+                self.rows_merged += n;
+                input.rows_produced -= n;
+                input.rows_accepted -= n;
+                input.rows_merged += n;
             }
             Tally::Withdrawn(reason) => {
-                self.rows_accepted -= 1;
-                self.rows_rejected += 1;
-                input.rows_accepted -= 1;
-                input.rows_rejected += 1;
-                *self.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
-                *input.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+                self.rows_accepted -= n;
+                self.rows_rejected += n;
+                input.rows_accepted -= n;
+                input.rows_rejected += n;
+                *self.rejected_by_reason.entry(reason.to_string()).or_default() += n;
+                *input.rejected_by_reason.entry(reason.to_string()).or_default() += n;
             }
         }
     }
@@ -741,34 +750,37 @@ fn validate_canonical_parquet(path: &Path, ingest: &mut TableIngest, rejects: &m
 }
 
 /// Checks a typed batch column by column (fast path for Parquet), reporting the first problem of
-/// each row in column order, exactly as the text path does.
+/// each row in column order, exactly as the text path does. Columns are walked with iterators
+/// and counts tallied per batch: this runs once per value of a national extract.
 fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut TableIngest, rejects: &mut RejectWriter) -> Result<()> {
     let n = df.height();
+    let ctx = || format!("reading {}", path.display());
     let columns = ingest.checker.columns().to_vec();
     let mut first: Vec<Option<Rejection>> = vec![None; n];
     for (i, c) in columns.iter().enumerate() {
-        let s = df.column(c.name.as_str()).ctx(|| format!("reading {}", path.display()))?;
+        let s = df.column(c.name.as_str()).ctx(ctx)?;
         match c.dtype {
             ColumnType::Str => {
-                let ca = s.str().ctx(|| format!("reading {}", path.display()))?;
+                if !c.required && c.shape.is_none() {
+                    continue; // any text or none is accepted
+                }
+                let ca = s.str().ctx(ctx)?;
                 let version = match ingest.checker.version_of[i] {
-                    Some(j) => Some(df.column(columns[j].name.as_str()).and_then(|v| v.str().cloned()).ctx(|| path.display().to_string())?),
+                    Some(j) => Some(df.column(columns[j].name.as_str()).and_then(|v| v.str().cloned()).ctx(ctx)?),
                     None => None,
                 };
-                for (r, v) in ca.iter().enumerate() {
-                    if first[r].is_some() {
-                        continue;
+                let mut versions = version.as_ref().map(|v| v.iter());
+                for (slot, v) in first.iter_mut().zip(ca.iter()) {
+                    let ver = versions.as_mut().and_then(|it| it.next()).flatten().and_then(non_empty);
+                    if slot.is_none() {
+                        *slot = ingest.checker.problem(c, v.and_then(non_empty), ver);
                     }
-                    let v = v.and_then(non_empty);
-                    let ver = version.as_ref().and_then(|ver| ver.get(r)).and_then(non_empty);
-                    first[r] = ingest.checker.problem(c, v, ver);
                 }
             }
             _ => {
-                let is_null = s.is_null();
                 if c.non_negative {
-                    let f = s.cast(&DataType::Float64).ctx(|| path.display().to_string())?;
-                    for (r, x) in f.f64().ctx(|| path.display().to_string())?.iter().enumerate() {
+                    let f = s.cast(&DataType::Float64).ctx(ctx)?;
+                    for (r, x) in f.f64().ctx(ctx)?.iter().enumerate() {
                         if let Some(x) = x.filter(|x| *x < 0.0) {
                             return Err(AscqrError::BadValue {
                                 file: path.to_path_buf(),
@@ -780,10 +792,10 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
                         }
                     }
                 }
-                if c.required && is_null.any() {
-                    for (r, null) in is_null.iter().enumerate() {
-                        if null == Some(true) && first[r].is_none() {
-                            first[r] = ingest.checker.problem(c, None, None);
+                if c.required && s.null_count() > 0 {
+                    for (slot, null) in first.iter_mut().zip(s.is_null().iter()) {
+                        if null == Some(true) && slot.is_none() {
+                            *slot = ingest.checker.problem(c, None, None);
                         }
                     }
                 }
@@ -792,36 +804,34 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
     }
     // Cross-column consistency rules for rows with no other problem.
     let table = ingest.checker.table();
-    let date_cols: Vec<(String, Int32Chunked)> = columns
-        .iter()
-        .filter(|c| c.dtype == ColumnType::Date)
-        .filter_map(|c| df.column(c.name.as_str()).ok().and_then(|s| s.cast(&DataType::Int32).ok()).and_then(|s| s.i32().ok().cloned()).map(|ca| (c.name.clone(), ca)))
-        .collect();
-    let int_cols: Vec<(String, Int64Chunked)> = columns
-        .iter()
-        .filter(|c| c.dtype == ColumnType::Int)
-        .filter_map(|c| df.column(c.name.as_str()).ok().and_then(|s| s.cast(&DataType::Int64).ok()).and_then(|s| s.i64().ok().cloned()).map(|ca| (c.name.clone(), ca)))
-        .collect();
+    let values = |t: ColumnType, as_type: &DataType| -> Vec<(String, polars::prelude::Column)> {
+        columns
+            .iter()
+            .filter(|c| c.dtype == t)
+            .filter_map(|c| df.column(c.name.as_str()).ok().and_then(|s| s.cast(as_type).ok()).map(|s| (c.name.clone(), s.rechunk())))
+            .collect()
+    };
+    let date_cols: Vec<(String, Vec<Option<i32>>)> =
+        values(ColumnType::Date, &DataType::Int32).into_iter().filter_map(|(name, s)| s.i32().ok().map(|ca| (name, ca.iter().collect()))).collect();
+    let int_cols: Vec<(String, Vec<Option<i64>>)> =
+        values(ColumnType::Int, &DataType::Int64).into_iter().filter_map(|(name, s)| s.i64().ok().map(|ca| (name, ca.iter().collect()))).collect();
     for (r, slot) in first.iter_mut().enumerate() {
         if slot.is_none() {
             *slot = row_rule(
                 table,
-                |n| date_cols.iter().find(|(c, _)| c == n).and_then(|(_, ca)| ca.get(r)),
-                |n| int_cols.iter().find(|(c, _)| c == n).and_then(|(_, ca)| ca.get(r)),
+                |n| date_cols.iter().find(|(c, _)| c == n).and_then(|(_, v)| v[r]),
+                |n| int_cols.iter().find(|(c, _)| c == n).and_then(|(_, v)| v[r]),
             );
         }
     }
+    ingest.report.tally_times(path, Tally::Read, n as u64);
     let mut accepted_rows = Vec::with_capacity(n);
     for (r, rej) in first.iter().enumerate() {
-        ingest.report.tally(path, Tally::Read);
         match rej {
-            None => {
-                ingest.report.tally(path, Tally::Accepted);
-                accepted_rows.push(offset + r as u64 + 1);
-            }
+            None => accepted_rows.push(offset + r as u64 + 1),
             Some(rej) => {
                 ingest.report.tally(path, Tally::Rejected(&rej.reason));
-                let row = df.get_row(r).ctx(|| path.display().to_string())?;
+                let row = df.get_row(r).ctx(ctx)?;
                 let record: Vec<(&str, String)> = columns
                     .iter()
                     .zip(row.0.iter())
@@ -831,9 +841,14 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
             }
         }
     }
+    ingest.report.tally_times(path, Tally::Accepted, accepted_rows.len() as u64);
     if let Some(sink) = ingest.sink.as_mut() {
-        let mask: BooleanChunked = first.iter().map(|r| r.is_none()).collect();
-        let accepted = df.filter(&mask).ctx(|| path.display().to_string())?;
+        let accepted = if accepted_rows.len() == n {
+            df.clone()
+        } else {
+            let mask: BooleanChunked = first.iter().map(|r| r.is_none()).collect();
+            df.filter(&mask).ctx(ctx)?
+        };
         sink.push_frame(accepted, path, &accepted_rows)?;
     }
     Ok(())
@@ -841,20 +856,25 @@ fn check_typed_batch(df: &DataFrame, offset: u64, path: &Path, ingest: &mut Tabl
 
 /// A typed batch in canonical form, as the text path would have produced it: canonical column
 /// order and types (narrower Parquet integers widened), text trimmed, empty text as missing.
+/// Only the text columns holding an empty or untrimmed value are rewritten: most columns of a
+/// well-formed extract hold none, and copying every string of every batch cost more than the
+/// rest of the check.
 fn canonical_batch(df: DataFrame, columns: &[Column]) -> PolarsResult<DataFrame> {
-    let exprs: Vec<Expr> = columns
-        .iter()
-        .map(|c| {
-            let e = col(c.name.as_str());
-            match c.dtype {
-                ColumnType::Str => {
-                    let t = e.str().strip_chars(lit(NULL));
-                    when(t.clone().eq(lit(""))).then(lit(NULL).cast(DataType::String)).otherwise(t).alias(c.name.as_str())
-                }
-                other => e.cast(super::sink::polars_dtype(other)),
+    let needs_trimming = |name: &str| -> PolarsResult<bool> {
+        Ok(df.column(name)?.str()?.iter().flatten().any(|v| v.is_empty() || v.trim().len() != v.len()))
+    };
+    let mut exprs = Vec::with_capacity(columns.len());
+    for c in columns {
+        let e = col(c.name.as_str());
+        exprs.push(match c.dtype {
+            ColumnType::Str if needs_trimming(&c.name)? => {
+                let t = e.str().strip_chars(lit(NULL));
+                when(t.clone().eq(lit(""))).then(lit(NULL).cast(DataType::String)).otherwise(t).alias(c.name.as_str())
             }
-        })
-        .collect();
+            ColumnType::Str => e,
+            other => e.cast(super::sink::polars_dtype(other)),
+        });
+    }
     df.lazy().select(exprs).collect()
 }
 
