@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use polars::prelude::{Column, DataFrame, PolarsError, PolarsResult};
 
 /// The version written in every embedded table's `version` column.
 pub const DICTIONARY_VERSION: &str = "ascqr-2026.1";
@@ -368,6 +369,29 @@ pub struct PlannedAdmissionTables {
     pub acute_diagnosis_icd10cm: HashSet<String>,
     pub icd10cm_to_ccs: HashMap<String, String>,
     pub icd10pcs_to_ccs: HashMap<String, String>,
+    /// The two CCS maps as frames, built on first use: a run joins against them for every
+    /// measure of every shard, and building them (150,000 codes) cost more than the joins.
+    ccs_frames: OnceLock<std::result::Result<(DataFrame, DataFrame), String>>,
+}
+
+impl PlannedAdmissionTables {
+    /// `icd10cm_to_ccs` and `icd10pcs_to_ccs` as two-column frames (`code`, `ccs`), in code
+    /// order.
+    pub fn ccs_frames(&self) -> Result<&(DataFrame, DataFrame)> {
+        let frame = |map: &HashMap<String, String>| -> PolarsResult<DataFrame> {
+            let mut pairs: Vec<(&String, &String)> = map.iter().collect();
+            pairs.sort();
+            let (codes, ccs): (Vec<&str>, Vec<&str>) = pairs.into_iter().map(|(a, b)| (a.as_str(), b.as_str())).unzip();
+            DataFrame::new(codes.len(), vec![Column::new("code".into(), codes), Column::new("ccs".into(), ccs)])
+        };
+        self.ccs_frames
+            .get_or_init(|| {
+                let both = || -> PolarsResult<(DataFrame, DataFrame)> { Ok((frame(&self.icd10cm_to_ccs)?, frame(&self.icd10pcs_to_ccs)?)) };
+                both().map_err(|e: PolarsError| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| AscqrError::Other(format!("building the CCS code tables: {e}")))
+    }
 }
 
 /// Everything a measure needs from the dictionary: one definition version.
@@ -660,6 +684,7 @@ impl Dictionary {
             acute_diagnosis_icd10cm: with!(PAA_ACUTE_DX, hash)?,
             icd10cm_to_ccs: with!(CCS_DX, two_columns)?,
             icd10pcs_to_ccs: with!(CCS_PCS, two_columns)?,
+            ccs_frames: OnceLock::new(),
         };
         let dx_to_cc = with!(DX_TO_CC, read_rows)?;
         let facility_volumes = with!(FACILITY_VOLUMES, read_rows)?;

@@ -34,9 +34,11 @@ pub struct OutcomeTables {
     acute_diagnosis: DataFrame,
 }
 
-fn map_frame(key: &str, value: &str, pairs: Vec<(String, String)>) -> Result<DataFrame> {
-    let (k, v): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
-    DataFrame::new(k.len(), vec![Column::new(key.into(), k), Column::new(value.into(), v)]).ctx(|| "building a code table".into())
+/// A dictionary code map (`code`, `ccs`) under the names a join needs.
+fn map_frame(codes: &DataFrame, key: &str, value: &str) -> Result<DataFrame> {
+    let mut df = codes.clone();
+    df.rename("code", key.into()).and_then(|df| df.rename("ccs", value.into())).ctx(|| "building a code table".into())?;
+    Ok(df)
 }
 
 fn flag_frame<'a>(key: &str, flag: &str, codes: impl IntoIterator<Item = &'a String>) -> Result<DataFrame> {
@@ -50,13 +52,10 @@ fn flag_frame<'a>(key: &str, flag: &str, codes: impl IntoIterator<Item = &'a Str
 impl OutcomeTables {
     pub fn from_dictionary(d: &Dictionary) -> Result<Self> {
         let p = &d.planned;
-        let mut dx: Vec<(String, String)> = p.icd10cm_to_ccs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-        dx.sort();
-        let mut pcs: Vec<(String, String)> = p.icd10pcs_to_ccs.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-        pcs.sort();
+        let (dx, pcs) = p.ccs_frames()?;
         Ok(OutcomeTables {
-            dx_ccs: map_frame("principal_dx", "dx_ccs", dx)?,
-            pcs_ccs: map_frame("procedure", "proc_ccs", pcs)?,
+            dx_ccs: map_frame(dx, "principal_dx", "dx_ccs")?,
+            pcs_ccs: map_frame(pcs, "procedure", "proc_ccs")?,
             always_planned_procedure_ccs: flag_frame("proc_ccs", "always_planned_procedure", &p.always_planned_procedure_ccs)?,
             always_planned_diagnosis_ccs: flag_frame("dx_ccs", "always_planned_diagnosis", &p.always_planned_diagnosis_ccs)?,
             potentially_planned_procedure_ccs: flag_frame("proc_ccs", "potential_by_ccs", &p.potentially_planned_procedure_ccs)?,
