@@ -2,6 +2,7 @@
 //! builders and flushed as Parquet row groups (or CSV chunks) every `batch_rows`, so a national
 //! extract is written in bounded memory. The file appears under its final name only when complete.
 
+use super::writer_thread::WriterThread;
 use super::schema::{Column as ColumnSpec, ColumnType, Table};
 use crate::error::{AscqrError, PolarsContext, Result};
 use crate::output::TempPath;
@@ -112,7 +113,9 @@ pub fn polars_dtype(t: ColumnType) -> DataType {
 }
 
 enum Writer {
-    Parquet(polars::io::parquet::write::BatchedWriter<std::fs::File>),
+    /// Batches are encoded on their own thread while the caller fills the next one (the
+    /// generator's rows come from one thread; encoding them took as long as making them).
+    Parquet(WriterThread<DataFrame, ()>),
     /// CSV is written with the csv crate, so the text form of each type is ours to pin down:
     /// ISO dates, `true`/`false`, empty for missing.
     Csv(csv::Writer<std::io::BufWriter<std::fs::File>>),
@@ -208,12 +211,23 @@ impl TableSink {
         let file = target.create_file()?;
         let ctx = || format!("opening {} for writing", path.display());
         let writer = match format {
-            FileFormat::Parquet => Writer::Parquet(
-                ParquetWriter::new(file)
-                    .with_compression(ParquetCompression::Zstd(None))
-                    .batched(&schema)
-                    .ctx(ctx)?,
-            ),
+            FileFormat::Parquet => {
+                let mut batched = ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None)).batched(&schema).ctx(ctx)?;
+                let (path, empty) = (path.to_path_buf(), DataFrame::empty_with_schema(&schema));
+                Writer::Parquet(WriterThread::spawn("table writer", move |batches: std::sync::mpsc::Receiver<DataFrame>| {
+                    let mut written = 0;
+                    for df in batches {
+                        written += df.height();
+                        batched.write_batch(&df).ctx(|| format!("writing {}", path.display()))?;
+                    }
+                    // An empty table still gets a valid file with its schema.
+                    if written == 0 {
+                        batched.write_batch(&empty).ctx(|| format!("writing {}", path.display()))?;
+                    }
+                    batched.finish().ctx(|| format!("finishing {}", path.display()))?;
+                    Ok(())
+                })?)
+            }
             FileFormat::Csv => {
                 let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
                 w.write_record(columns.iter().map(|c| c.name.as_str()))
@@ -274,11 +288,10 @@ impl TableSink {
             return Ok(());
         }
         let df = self.buffer.take()?;
-        let path = &self.path;
-        if let Some(Writer::Parquet(w)) = self.writer.as_mut() {
-            w.write_batch(&df).ctx(|| format!("writing {}", path.display()))?;
-        }
         self.rows_written += df.height() as u64;
+        if let Some(Writer::Parquet(w)) = self.writer.as_mut() {
+            w.send(df)?;
+        }
         Ok(())
     }
 
@@ -287,15 +300,7 @@ impl TableSink {
         self.flush()?;
         let path = self.path.clone();
         match self.writer.take().expect("writer present until finish") {
-            Writer::Parquet(mut w) => {
-                let ctx = || format!("finishing {}", path.display());
-                // An empty table still gets a valid file with its schema.
-                if self.rows_written == 0 {
-                    let df = DataFrame::empty_with_schema(&columns_schema(&self.columns));
-                    w.write_batch(&df).ctx(ctx)?;
-                }
-                w.finish().ctx(ctx)?;
-            }
+            Writer::Parquet(w) => w.finish()?,
             Writer::Csv(w) => {
                 let buf = w.into_inner().map_err(|e| AscqrError::io(&path, e.into_error()))?;
                 buf.into_inner().map_err(|e| AscqrError::io(&path, e.into_error()))?;

@@ -1,8 +1,9 @@
 //! A thread that writes what the reading thread hands it, one item at a time.
 //!
-//! Why: ingest reads, checks and sorts on one thread, and encoding Parquet (spilled runs, shard
-//! files) cost about as much again (`benches/results/ingest.md`). Handing each finished piece
-//! to a writer thread keeps both cores busy. The channel holds at most one item, so at most
+//! Why: ingest reads, checks and sorts on one thread, and the generator makes its rows on one;
+//! encoding them as Parquet (spilled runs, shard files, the generator's tables) cost about as
+//! much again (`benches/results/ingest.md`). Handing each finished piece to a writer thread
+//! keeps both cores busy. The channel holds at most one item, so at most
 //! three are in memory at once (one being filled, one waiting, one being written).
 //!
 //! Errors come back when the writer is joined ([`WriterThread::finish`]); a send to a writer
