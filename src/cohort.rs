@@ -498,13 +498,31 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
     build_in_batches(claims_dir, measure, period, dict, DEFAULT_BATCH_BENEFICIARIES)
 }
 
+/// Every hospital visit in the claims of `claims_dir` (ED visits, observation stays, inpatient
+/// admissions with the planned admission algorithm's decision): the same for every measure, so
+/// a shard finds them once for all four ([`build_with_visits`]).
+pub fn hospital_visits_in(claims_dir: &Path, dict: &Dictionary) -> Result<DataFrame> {
+    let tables = OutcomeTables::from_dictionary(dict)?;
+    let visits = hospital_visits(scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &tables);
+    collect_compact(visits).ctx(|| "finding hospital visits".into())
+}
+
+/// [`build`] with the visits of [`hospital_visits_in`] found beforehand for the same claims.
+pub fn build_with_visits(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, visits: &DataFrame) -> Result<CohortResult> {
+    collect_batches(claims_dir, measure, period, dict, DEFAULT_BATCH_BENEFICIARIES, Some(visits))
+}
+
 /// [`build`] with `per_batch` beneficiaries per batch. Every rule looks at one patient's claims
 /// only, so batches of beneficiaries are independent, and the result does not depend on the batch
 /// size (tests/cohort.rs). Each rule's joins hold one batch; the result holds the whole cohort
 /// (sorted by `procedure_id`): [`write_in_batches`] writes each batch out instead.
 pub fn build_in_batches(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, per_batch: usize) -> Result<CohortResult> {
+    collect_batches(claims_dir, measure, period, dict, per_batch, None)
+}
+
+fn collect_batches(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, per_batch: usize, visits: Option<&DataFrame>) -> Result<CohortResult> {
     let (mut cohorts, mut exclusions) = (Vec::new(), Vec::new());
-    let (attrition, step_facilities) = run_batches(claims_dir, measure, period, dict, per_batch, |cohort, excluded| {
+    let (attrition, step_facilities) = run_batches(claims_dir, measure, period, dict, per_batch, visits, |cohort, excluded| {
         cohorts.push(cohort);
         exclusions.push(excluded);
         Ok(())
@@ -597,7 +615,7 @@ pub fn write_in_batches(
         }
         df.lazy().sort(["bene_id", "procedure_id"], SortMultipleOptions::default()).collect().ctx(|| format!("sorting the {what}"))
     };
-    let (attrition, _) = run_batches(claims_dir, measure, period, dict, per_batch, |cohort, excluded| {
+    let (attrition, _) = run_batches(claims_dir, measure, period, dict, per_batch, None, |cohort, excluded| {
         let mut cohort = by_beneficiary(cohort, "cohort")?;
         if let Some(table) = &ccn_table {
             cohort = with_facility_ccn(cohort, table)?;
@@ -671,13 +689,15 @@ impl ParquetInBatches {
 }
 
 /// Runs the cohort stages on each batch of `per_batch` beneficiaries, hands each batch's cohort
-/// and exclusions to `take`, and returns the attrition summed over the batches.
+/// and exclusions to `take`, and returns the attrition summed over the batches. `visits`, when
+/// given, are the claims' hospital visits found beforehand ([`hospital_visits_in`]).
 fn run_batches(
     claims_dir: &Path,
     measure: MeasureId,
     period: Option<Period>,
     dict: &Dictionary,
     per_batch: usize,
+    visits: Option<&DataFrame>,
     mut take: impl FnMut(DataFrame, DataFrame) -> Result<()>,
 ) -> Result<(Vec<AttritionStep>, Vec<FacilitySet>)> {
     let ranges = beneficiary_ranges(claims_dir, per_batch)?;
@@ -686,7 +706,7 @@ fn run_batches(
     let mut total: Option<Attrition> = None;
     for (i, range) in ranges.iter().enumerate() {
         tracing::info!("{measure} cohort: beneficiary batch {} of {n}", i + 1);
-        let BatchResult { cohort, excluded, att } = build_batch(claims_dir, measure, period, dict, range, exclusion_dx.as_ref())?;
+        let BatchResult { cohort, excluded, att } = build_batch(claims_dir, measure, period, dict, range, exclusion_dx.as_ref(), visits)?;
         take(cohort, excluded)?;
         total = Some(match total {
             None => att,
@@ -749,6 +769,7 @@ fn build_batch(
     dict: &Dictionary,
     range: &BeneficiaryRange,
     exclusion_dx: Option<&DataFrame>,
+    visits: Option<&DataFrame>,
 ) -> Result<BatchResult> {
     let scan = |table: Table| scan_table(claims_dir, table).map(|lf| range.restrict(lf));
     let def = dict.measure(measure);
@@ -854,9 +875,14 @@ fn build_batch(
             ibd,
         )?;
     }
-    let tables = OutcomeTables::from_dictionary(dict)?;
-    let visits = hospital_visits(scan(Table::Outpatient)?, scan(Table::Inpatient)?, &tables);
-    let visits = collect_compact(visits).ctx(|| "finding hospital visits".into())?.lazy();
+    let visits = match visits {
+        Some(found) => range.restrict(found.clone().lazy()),
+        None => {
+            let tables = OutcomeTables::from_dictionary(dict)?;
+            let visits = hospital_visits(scan(Table::Outpatient)?, scan(Table::Inpatient)?, &tables);
+            collect_compact(visits).ctx(|| "finding hospital visits".into())?.lazy()
+        }
+    };
     let cohort = first_unplanned_visit_within_window(procs.lazy(), visits, rules.outcome_last_day)
         .with_column(lit(measure.as_str()).alias("measure"))
         .collect()

@@ -417,10 +417,12 @@ pub fn run_shard(extract: &Path, shard: u32, config: &RunConfig, dict: &Dictiona
     crate::claims::extract::write_shard_view(extract, &[shard], &view)?;
     // The shard's claims decoded once for every stage of every measure.
     let held = crate::claims::source::hold_in_memory(&view)?;
+    // Hospital visits do not depend on the measure: found once for the four.
+    let visits = crate::cohort::hospital_visits_in(&view, dict)?;
     let mut cohort_rows = BTreeMap::new();
     for &m in &plan.measures {
         let dir = staging.path().join(m.as_str());
-        let c = crate::cohort::build(&view, m, Some(plan.period(m)?), dict)?;
+        let c = crate::cohort::build_with_visits(&view, m, Some(plan.period(m)?), dict, &visits)?;
         crate::cohort::write_part(&dir.join("cohort"), &c)?;
         if c.cohort.height() > 0 {
             let mut analysis = crate::risk::analysis_frame(&view, m, &c.cohort, dict)?;
@@ -437,7 +439,7 @@ pub fn run_shard(extract: &Path, shard: u32, config: &RunConfig, dict: &Dictiona
         ParquetWriter::new(target.create_file()?).finish(&mut df).ctx(|| format!("writing {name} of shard {shard}"))?;
         target.commit()?;
     }
-    drop(held);
+    drop((held, visits));
     std::fs::remove_dir_all(&view).map_err(|e| AscqrError::io(&view, e))?;
     write_atomic(&staging.path().join("PROTECTED_HEALTH_INFORMATION.txt"), PHI_NOTICE.as_bytes())?;
     let manifest = PartManifest {
