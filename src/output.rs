@@ -42,6 +42,14 @@ impl TempPath {
         File::create(&self.tmp_path).map_err(|e| AscqrError::io(&self.tmp_path, e))
     }
 
+    /// Creates the temporary file behind a 1 MiB buffer, for the Parquet writers of large files:
+    /// they write every page with a call of its own, and unbuffered those calls were a tenth of
+    /// a national ingest. The writer flushes the buffer when it ends the file (polars does), before
+    /// [`TempPath::commit`].
+    pub fn create_buffered(&self) -> Result<BufWriter<File>> {
+        Ok(BufWriter::with_capacity(1 << 20, self.create_file()?))
+    }
+
     pub fn commit(mut self) -> Result<()> {
         std::fs::rename(&self.tmp_path, &self.final_path).map_err(|e| AscqrError::io(&self.final_path, e))?;
         self.committed = true;

@@ -724,7 +724,7 @@ fn finish_shard(
 /// Writes one finished shard file (on the shard writer thread).
 fn write_shard(mut df: DataFrame, path: &Path) -> Result<()> {
     let target = crate::output::TempPath::new(path)?;
-    ParquetWriter::new(target.create_file()?)
+    ParquetWriter::new(target.create_buffered()?)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::default())
         .finish(&mut df)

@@ -212,7 +212,7 @@ impl TableSink {
         let ctx = || format!("opening {} for writing", path.display());
         let writer = match format {
             FileFormat::Parquet => {
-                let mut batched = ParquetWriter::new(file).with_compression(ParquetCompression::Zstd(None)).batched(&schema).ctx(ctx)?;
+                let mut batched = ParquetWriter::new(std::io::BufWriter::with_capacity(1 << 20, file)).with_compression(ParquetCompression::Zstd(None)).batched(&schema).ctx(ctx)?;
                 let (path, empty) = (path.to_path_buf(), DataFrame::empty_with_schema(&schema));
                 Writer::Parquet(WriterThread::spawn("table writer", move |batches: std::sync::mpsc::Receiver<DataFrame>| {
                     let mut written = 0;

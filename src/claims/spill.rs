@@ -144,7 +144,8 @@ fn write_run(path: &Path, schema: &Schema, partitions: u32, df: &DataFrame, part
     }
     let mut sorted = df.take(&IdxCa::from_vec("row".into(), order)).ctx(ctx)?;
     sorted.rechunk_mut();
-    let file = std::fs::File::create(path).map_err(|e| AscqrError::io(path, e))?;
+    // Buffered: a run holds a row group per partition, each page a write of its own.
+    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(|e| AscqrError::io(path, e))?);
     // Spilled runs are read once and removed: a light compression keeps the disk use down
     // without the cost of the extract's own Zstd.
     let mut writer = ParquetWriter::new(file)
