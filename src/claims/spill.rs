@@ -6,9 +6,16 @@
 //! the shard count, and the shard count grows with the extract: ingest's peak grew from 1.03 to
 //! 1.47 GB between one and three national years (`benches/results/ingest.md`). Here rows are
 //! buffered up to `run_rows` (whatever their partition), ordered by partition (stably: read order
-//! is kept within a partition), and written as one closed file with one row group per partition.
-//! One writer is open at a time, whatever the partition count, and memory is bounded by the run
-//! size. Reading partition `p` reads its row group from every run, in run order.
+//! is kept within a partition), and written as one closed file. One writer is open at a time,
+//! whatever the partition count, and memory is bounded by the run size. Reading partition `p`
+//! reads its rows from every run, in run order.
+//!
+//! Why each partition's rows are a Parquet file of their own inside the run (a *segment*, found
+//! by its byte range) and not a row group of one Parquet file per run: reading one row group
+//! still parses the file's whole footer, which describes every partition's row group. Reading
+//! every partition then parsed runs × partitions² column descriptions: on a national year at
+//! real density (475 runs, 208 shards) ingest ran 3× slower per row than on the demo year
+//! (`benches/results/density.md`). A segment's footer describes its own rows only.
 //!
 //! Runs are ordered and encoded on a [`WriterThread`] while the reader fills the next one.
 
@@ -19,11 +26,12 @@ use crate::error::{AscqrError, PolarsContext, Result};
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// One closed run file and where each partition's rows are in it.
+/// One closed run file and where each partition's segment is in it.
 struct Run {
     path: PathBuf,
-    /// `(offset, rows)` of each partition's rows, indexed by partition.
-    extents: Vec<(usize, usize)>,
+    /// `(byte offset, byte length)` of each partition's segment, indexed by partition; `None`
+    /// where the run holds none of the partition's rows.
+    segments: Vec<Option<(u64, usize)>>,
 }
 
 /// Rows being split into `partitions` partitions under `dir`.
@@ -122,18 +130,23 @@ impl PartitionSpill {
 }
 
 /// Orders `df`'s rows by partition (a stable counting sort: read order is kept within each
-/// partition) and writes them to `path` as one closed file with one row group per partition.
+/// partition) and writes them to `path`, each partition's rows as one segment.
 fn write_run(path: &Path, schema: &Schema, partitions: u32, df: &DataFrame, partition_of_row: &[u32]) -> Result<Run> {
+    use std::io::Write;
     let ctx = || format!("writing {}", path.display());
+    // Each segment carries its own schema: one that differs would only fail when read back.
+    if df.schema().as_ref() != schema {
+        return Err(AscqrError::Other(format!("internal: rows spilled to {} with columns {:?}, not {:?}", path.display(), df.schema(), schema)));
+    }
     let mut counts = vec![0usize; partitions as usize];
     for &p in partition_of_row {
         counts[p as usize] += 1;
     }
-    let mut extents = Vec::with_capacity(counts.len());
+    let mut starts = Vec::with_capacity(counts.len());
     let mut next = Vec::with_capacity(counts.len());
     let mut offset = 0;
     for &n in &counts {
-        extents.push((offset, n));
+        starts.push(offset);
         next.push(offset);
         offset += n;
     }
@@ -144,22 +157,28 @@ fn write_run(path: &Path, schema: &Schema, partitions: u32, df: &DataFrame, part
     }
     let mut sorted = df.take(&IdxCa::from_vec("row".into(), order)).ctx(ctx)?;
     sorted.rechunk_mut();
-    // Buffered: a run holds a row group per partition, each page a write of its own.
-    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(|e| AscqrError::io(path, e))?);
-    // Spilled runs are read once and removed: a light compression keeps the disk use down
-    // without the cost of the extract's own Zstd.
-    let mut writer = ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .with_statistics(StatisticsOptions::empty())
-        .batched(schema)
-        .ctx(ctx)?;
-    for &(offset, n) in &extents {
-        if n > 0 {
-            writer.write_batch(&sorted.slice(offset as i64, n)).ctx(ctx)?;
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(|e| AscqrError::io(path, e))?);
+    let mut segments = Vec::with_capacity(counts.len());
+    let (mut written, mut segment) = (0u64, Vec::new());
+    for (&start, &n) in starts.iter().zip(&counts) {
+        if n == 0 {
+            segments.push(None);
+            continue;
         }
+        segment.clear();
+        // Spilled runs are read once and removed: a light compression keeps the disk use down
+        // without the cost of the extract's own Zstd.
+        ParquetWriter::new(&mut segment)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .with_statistics(StatisticsOptions::empty())
+            .finish(&mut sorted.slice(start as i64, n))
+            .ctx(ctx)?;
+        file.write_all(&segment).map_err(|e| AscqrError::io(path, e))?;
+        segments.push(Some((written, segment.len())));
+        written += segment.len() as u64;
     }
-    writer.finish().ctx(ctx)?;
-    Ok(Run { path: path.to_path_buf(), extents })
+    file.flush().map_err(|e| AscqrError::io(path, e))?;
+    Ok(Run { path: path.to_path_buf(), segments })
 }
 
 impl Spilled {
@@ -169,18 +188,14 @@ impl Spilled {
 
     /// Every row of `partition`, in the order pushed.
     pub fn read(&self, partition: u32) -> Result<DataFrame> {
-        let mut parts = Vec::new();
-        for run in &self.runs {
-            let (offset, n) = run.extents[partition as usize];
-            if n == 0 {
-                continue;
-            }
-            let file = std::fs::File::open(&run.path).map_err(|e| AscqrError::io(&run.path, e))?;
-            let df = ParquetReader::new(file).with_slice(Some((offset, n))).finish().ctx(|| format!("reading {}", run.path.display()))?;
-            parts.push(df);
-        }
+        use std::io::{Read, Seek, SeekFrom};
         let mut out = DataFrame::empty_with_schema(&columns_schema(&self.columns));
-        for df in parts {
+        for run in &self.runs {
+            let Some((offset, len)) = run.segments[partition as usize] else { continue };
+            let mut segment = vec![0u8; len];
+            let mut file = std::fs::File::open(&run.path).map_err(|e| AscqrError::io(&run.path, e))?;
+            file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_exact(&mut segment)).map_err(|e| AscqrError::io(&run.path, e))?;
+            let df = ParquetReader::new(std::io::Cursor::new(segment)).finish().ctx(|| format!("reading {}", run.path.display()))?;
             out.vstack_mut_owned(df).ctx(|| "gathering a spilled partition".to_string())?;
         }
         // Left in chunks: callers sort it, which gathers the rows into new columns anyway.
@@ -240,5 +255,17 @@ mod tests {
         assert_eq!(spilled.read(3).unwrap().height(), 0);
         spilled.remove().unwrap();
         assert_eq!(std::fs::read_dir(dir.path().join("s")).unwrap().count(), 0);
+    }
+
+    /// A frame whose columns are not the spill's is refused when its run is written, not
+    /// discovered when a partition is read back.
+    #[test]
+    fn a_frame_with_other_columns_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spill = PartitionSpill::create(&dir.path().join("s"), "t", columns(), 2, 10).unwrap();
+        let frame = df!("key" => ["a"], "m" => [1i64]).unwrap();
+        spill.push_frame(&frame, &[1]).unwrap();
+        let err = spill.finish().err().expect("a run with other columns").to_string();
+        assert!(err.contains("with columns"), "{err}");
     }
 }
