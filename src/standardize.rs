@@ -5,7 +5,7 @@
 //! published as a ratio, with 1).
 
 use crate::hglm::data::AnalysisData;
-use crate::hglm::linalg::{dot, logistic};
+use crate::hglm::linalg::logistic;
 use serde::Serialize;
 
 /// Predicted and expected events of facility `j` at fixed effects `beta` and intercept `u`.
@@ -14,7 +14,7 @@ pub fn predicted_expected(data: &AnalysisData, j: usize, beta: &[f64], u: f64) -
     let mut pred = 0.0;
     let mut exp = 0.0;
     for i in r0..r1 {
-        let eta = dot(data.xrow(i), beta);
+        let eta = data.eta(i, beta);
         pred += data.n[i] * logistic(eta + u);
         exp += data.n[i] * logistic(eta);
     }

@@ -39,7 +39,7 @@ pub struct AnalysisData {
     /// Facility ids in sorted order; a pattern's `group` indexes this.
     pub groups: Vec<String>,
     /// Pattern-major design matrix, `p` values per pattern, first the intercept's 1.
-    pub x: Vec<f64>,
+    x: Vec<f64>,
     /// Cases and events of each pattern.
     pub n: Vec<f64>,
     pub y: Vec<f64>,
@@ -50,6 +50,13 @@ pub struct AnalysisData {
     pub input_rows: u64,
     /// Covariates that take one value in the whole file: not estimable, dropped (and reported).
     pub dropped_constant: Vec<String>,
+    /// Columns (ascending) of each pattern's nonzero values: pattern i's are
+    /// `nonzero[nonzero_at[i]..nonzero_at[i + 1]]`. Why: risk variables are mostly indicators of
+    /// conditions few patients have, so a pattern holds a handful of nonzero values among `p`,
+    /// and the sums of every likelihood run over those only. Skipping terms that are exactly zero
+    /// leaves each sum as the dense loop computes it, term for term in the same order.
+    nonzero: Vec<u32>,
+    nonzero_at: Vec<usize>,
 }
 
 impl AnalysisData {
@@ -58,6 +65,31 @@ impl AnalysisData {
     }
     pub fn xrow(&self, i: usize) -> &[f64] {
         &self.x[i * self.p..(i + 1) * self.p]
+    }
+    /// The columns where pattern `i` is not zero, ascending.
+    pub fn nonzero(&self, i: usize) -> &[u32] {
+        &self.nonzero[self.nonzero_at[i]..self.nonzero_at[i + 1]]
+    }
+    /// The fixed part of pattern `i`'s linear predictor, `x_i · beta`, over its nonzero values.
+    /// Starts, as `Iterator::sum` does, from −0.0, so it equals [`super::linalg::dot`].
+    pub fn eta(&self, i: usize, beta: &[f64]) -> f64 {
+        let x = self.xrow(i);
+        let mut s = -0.0;
+        for &k in self.nonzero(i) {
+            s += x[k as usize] * beta[k as usize];
+        }
+        s
+    }
+    fn index_nonzero(&mut self) {
+        let p = self.p;
+        let rows = self.n.len();
+        self.nonzero.clear();
+        self.nonzero_at = Vec::with_capacity(rows + 1);
+        self.nonzero_at.push(0);
+        for i in 0..rows {
+            self.nonzero.extend((0..p).filter(|&k| self.x[i * p + k] != 0.0).map(|k| k as u32));
+            self.nonzero_at.push(self.nonzero.len());
+        }
     }
     pub fn cases(&self) -> f64 {
         self.n.iter().sum()
@@ -115,6 +147,8 @@ impl AnalysisData {
             ranges: vec![],
             input_rows,
             dropped_constant: vec![],
+            nonzero: vec![],
+            nonzero_at: vec![],
         };
         let mut last: Option<(String, Vec<f64>)> = None;
         for (g, xs, n, y) in items {
@@ -148,6 +182,7 @@ impl AnalysisData {
             return Err(AscqrError::Other(format!("{}: no rows to fit", data.source.display())));
         }
         data.drop_constant_covariates();
+        data.index_nonzero();
         Ok(data)
     }
 
@@ -348,5 +383,28 @@ mod tests {
         assert_eq!(d.ranges, vec![(0, 2), (2, 3)]);
         assert_eq!(d.xrow(1), &[1.0, 1.0]);
         assert_eq!(d.input_rows, 5);
+    }
+
+    /// Each pattern lists the columns where it is not zero (the intercept always, a constant
+    /// covariate never once dropped), and its linear predictor over them is the dense dot
+    /// product bit for bit, negative values and a zero predictor included.
+    #[test]
+    fn patterns_list_their_nonzero_columns_and_their_linear_predictor_equals_the_dense_one() {
+        let rows = vec![
+            ("a".to_string(), vec![0.0, 0.0, 7.0], 1.0, 0.0),
+            ("a".to_string(), vec![1.0, 0.0, 7.0], 1.0, 1.0),
+            ("b".to_string(), vec![0.0, 2.5, 7.0], 1.0, 0.0),
+            ("b".to_string(), vec![1.0, -1.0, 7.0], 1.0, 1.0),
+        ];
+        let d = AnalysisData::from_rows("t".into(), vec!["x".into(), "z".into(), "constant".into()], rows).unwrap();
+        assert_eq!(d.dropped_constant, vec!["constant"]);
+        let listed: Vec<Vec<u32>> = (0..d.patterns()).map(|i| d.nonzero(i).to_vec()).collect();
+        assert_eq!(listed, vec![vec![0], vec![0, 1], vec![0, 2], vec![0, 1, 2]]);
+        for beta in [[0.3, -1.7, 0.25], [0.0, 0.0, 0.0], [-0.5, 0.5, 0.2]] {
+            for i in 0..d.patterns() {
+                let dense = super::super::linalg::dot(d.xrow(i), &beta);
+                assert_eq!(d.eta(i, &beta).to_bits(), dense.to_bits(), "pattern {i}, beta {beta:?}");
+            }
+        }
     }
 }

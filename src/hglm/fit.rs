@@ -108,15 +108,16 @@ pub fn glm(data: &AnalysisData, weights: &[f64], offset_u: Option<&[f64]>) -> (V
             let u = offset_u.map(|o| o[j]).unwrap_or(0.0);
             let (r0, r1) = data.ranges[j];
             for i in r0..r1 {
-                let x = data.xrow(i);
-                let eta = dot(x, &beta) + u;
+                let (x, nonzero) = (data.xrow(i), data.nonzero(i));
+                let eta = data.eta(i, &beta) + u;
                 let mu = logistic(eta).clamp(1e-12, 1.0 - 1e-12);
                 let w = data.n[i] * mu * (1.0 - mu);
                 let z = eta - u + (data.y[i] - data.n[i] * mu) / w;
-                for r in 0..p {
+                for (at, &r) in nonzero.iter().enumerate() {
+                    let r = r as usize;
                     b[r] += w * x[r] * z;
-                    for c in 0..=r {
-                        a[r * p + c] += w * x[r] * x[c];
+                    for &c in &nonzero[..=at] {
+                        a[r * p + c as usize] += w * x[r] * x[c as usize];
                     }
                 }
             }
@@ -205,18 +206,19 @@ fn pseudo_facility(data: &AnalysisData, j: usize, beta: &[f64], u: f64) -> Pseud
     let mut f = PseudoFacility { a: vec![0.0; p * p], b: vec![0.0; p], c: vec![0.0; p], s: 0.0, t: 0.0, q: 0.0, logw: 0.0, n: 0.0 };
     let (r0, r1) = data.ranges[j];
     for i in r0..r1 {
-        let x = data.xrow(i);
+        let (x, nonzero) = (data.xrow(i), data.nonzero(i));
         let (n, y) = (data.n[i], data.y[i]);
-        let eta = dot(x, beta) + u;
+        let eta = data.eta(i, beta) + u;
         let mu = logistic(eta).clamp(1e-12, 1.0 - 1e-12);
         let w1 = mu * (1.0 - mu);
         let w = n * w1;
         let z = eta + (y - n * mu) / w;
-        for r in 0..p {
+        for (at, &r) in nonzero.iter().enumerate() {
+            let r = r as usize;
             f.b[r] += w * x[r];
             f.c[r] += w * x[r] * z;
-            for c in 0..=r {
-                f.a[r * p + c] += w * x[r] * x[c];
+            for &c in &nonzero[..=at] {
+                f.a[r * p + c as usize] += w * x[r] * x[c as usize];
             }
         }
         f.s += w;
@@ -542,7 +544,7 @@ pub fn gauss_hermite(k: usize) -> Vec<(f64, f64)> {
 fn facility_ml(data: &AnalysisData, j: usize, beta: &[f64], sigma: f64, nodes: &[(f64, f64)], grad: &mut [f64]) -> (f64, f64, f64) {
     let p = data.p;
     let (r0, r1) = data.ranges[j];
-    let eta0: Vec<f64> = (r0..r1).map(|i| dot(data.xrow(i), beta)).collect();
+    let eta0: Vec<f64> = (r0..r1).map(|i| data.eta(i, beta)).collect();
     let s2 = sigma * sigma;
     let g_of = |u: f64| -> f64 {
         let mut g = -u * u / (2.0 * s2);
@@ -588,8 +590,8 @@ fn facility_ml(data: &AnalysisData, j: usize, beta: &[f64], sigma: f64, nodes: &
         let nw = data.n[i] * mu * (1.0 - mu);
         h += nw;
         let x = data.xrow(i);
-        for r in 0..p {
-            nwx[r] += nw * x[r];
+        for &r in data.nonzero(i) {
+            nwx[r as usize] += nw * x[r as usize];
         }
         nw12.push(nw * (1.0 - 2.0 * mu));
     }
@@ -635,8 +637,8 @@ fn facility_ml(data: &AnalysisData, j: usize, beta: &[f64], sigma: f64, nodes: &
             let resid = data.y[i] - data.n[i] * mu;
             gu += resid;
             let x = data.xrow(i);
-            for r in 0..p {
-                gb[r] += resid * x[r];
+            for &r in data.nonzero(i) {
+                gb[r as usize] += resid * x[r as usize];
             }
         }
         let gs = uk * uk / (sigma * s2);
@@ -897,7 +899,7 @@ fn glm_loglik(data: &AnalysisData, weights: &[f64], beta: &[f64]) -> f64 {
             continue;
         }
         for i in r0..r1 {
-            let eta = dot(data.xrow(i), beta);
+            let eta = data.eta(i, beta);
             ll += m * (data.y[i] * eta - data.n[i] * log1p_exp(eta));
         }
     }
@@ -909,12 +911,13 @@ fn fixed_information(data: &AnalysisData, weights: &[f64], beta: &[f64]) -> Vec<
     let (a, _) = accumulate_facilities(data, weights, |j, a, _| {
         let (r0, r1) = data.ranges[j];
         for i in r0..r1 {
-            let x = data.xrow(i);
-            let mu = logistic(dot(x, beta));
+            let (x, nonzero) = (data.xrow(i), data.nonzero(i));
+            let mu = logistic(data.eta(i, beta));
             let w = data.n[i] * mu * (1.0 - mu);
-            for r in 0..p {
-                for c in 0..=r {
-                    a[r * p + c] += w * x[r] * x[c];
+            for (at, &r) in nonzero.iter().enumerate() {
+                let r = r as usize;
+                for &c in &nonzero[..=at] {
+                    a[r * p + c as usize] += w * x[r] * x[c as usize];
                 }
             }
         }

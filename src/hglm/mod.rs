@@ -170,7 +170,7 @@ pub fn run(data: &AnalysisData, request: &FitRequest, progress: &indicatif::Prog
         .enumerate()
         .map(|(k, name)| Coefficient::new(name.clone(), full.beta[k], opt(full.beta_se[k])))
         .collect();
-    let fixed: Vec<f64> = (0..data.patterns()).map(|i| linalg::dot(data.xrow(i), &full.beta)).collect();
+    let fixed: Vec<f64> = (0..data.patterns()).map(|i| data.eta(i, &full.beta)).collect();
     let with_facility: Vec<f64> = fixed.iter().enumerate().map(|(i, eta)| eta + full.u[data.group[i] as usize]).collect();
     let summary = ModelSummary {
         status,
