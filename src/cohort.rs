@@ -24,14 +24,13 @@
 //!
 //! Facilities are billing NPIs; [`attach_facility_ccn`] adds the CCN from a user's crosswalk.
 //!
-//! Every rule looks at one patient's claims, so the stages run on one range of beneficiary ids at
-//! a time: [`write_in_batches`] (`ascqr cohort`) writes each batch's procedures out when the batch
-//! is done, [`build_in_batches`] stacks them in memory for the callers that go on to risk
-//! variables. The procedures a rule holds and its joins grow with a batch, not with the extract
-//! (README, "Memory against years"). This relies on every line of a claim naming the same
-//! beneficiary, as in CMS's files and `ascqr synth`'s: validation quarantines a line that names
-//! another (`claims::extract`, "a claim line naming another beneficiary"); unchecked, such a claim would be split
-//! between batches.
+//! Every rule looks at one patient's claims, so [`build`] runs the stages on one shard of the
+//! prepared extract at a time (a shard holds every claim of its beneficiaries) and merges the
+//! shards' cohorts ([`merge`]): the rules' joins hold one shard, whatever the extract's size, and
+//! the result is the same whatever the shard count (tests/cohort.rs). This relies on every line
+//! of a claim naming the same beneficiary, as in CMS's files and `ascqr synth`'s: validation
+//! quarantines a line that names another (`claims::extract`, "a claim line naming another
+//! beneficiary").
 
 use crate::claims::{collect_compact, compact_text, scan_table, Table};
 use crate::dictionary::{Dictionary, MeasureId, WorkRvuOfSeveral};
@@ -338,9 +337,9 @@ pub fn within_window_of_an_earlier_index_procedure(procs: &DataFrame, window_day
         .lazy())
 }
 
-/// Procedures, beneficiaries and facilities of `df`, and the facilities themselves: batches of
+/// Procedures, beneficiaries and facilities of `df`, and the facilities themselves: shards of
 /// beneficiaries are disjoint, so their procedure and beneficiary counts add up, but one facility
-/// serves patients of many batches and its count is taken over the union.
+/// serves patients of many shards and its count is taken over the union.
 fn counts(df: &DataFrame) -> Result<(u64, u64, FacilitySet)> {
     let n = df.height() as u64;
     let b = df.column("bene_id").and_then(|c| c.n_unique()).ctx(|| "counting".into())? as u64;
@@ -354,7 +353,7 @@ pub type FacilitySet = std::collections::BTreeSet<Option<String>>;
 
 struct Attrition {
     steps: Vec<AttritionStep>,
-    /// Each step's facilities, for merging batches (`facilities_out` is this set's size).
+    /// Each step's facilities, for merging shards (`facilities_out` is this set's size).
     facilities: Vec<FacilitySet>,
     excluded: Vec<DataFrame>,
 }
@@ -397,11 +396,11 @@ impl Attrition {
         Ok(kept)
     }
 
-    /// The counts of two batches added up (facilities as the union of their sets).
+    /// The counts of two shards added up (facilities as the union of their sets).
     fn add(mut self, other: Attrition) -> Result<Attrition> {
         let same_steps = self.steps.len() == other.steps.len() && self.steps.iter().zip(&other.steps).all(|(a, b)| a.step == b.step);
         if !same_steps {
-            return Err(AscqrError::Other("internal error: beneficiary batches ran different cohort steps".into()));
+            return Err(AscqrError::Other("internal error: shards ran different cohort steps".into()));
         }
         for ((a, b), (fa, fb)) in self.steps.iter_mut().zip(other.steps).zip(self.facilities.iter_mut().zip(other.facilities)) {
             a.procedures_in += b.procedures_in;
@@ -414,88 +413,30 @@ impl Attrition {
     }
 }
 
-/// Beneficiaries per batch in [`build`]. On the 3-year national synthetic extract (4.0 million
-/// beneficiaries), before `ascqr cohort` fixed the allocator's mmap threshold, ASC-12 peaked at
-/// 0.92 GiB with 250,000 against 1.46 GiB with 1,000,000, in about the same time; the smaller
-/// measures took 30–40% longer (README, "Memory against years").
-pub const DEFAULT_BATCH_BENEFICIARIES: usize = 250_000;
-
-/// A range of beneficiary ids, `from` inclusive and `to` exclusive; open ends are unbounded. The
-/// first range (no `from`) also holds rows without a beneficiary id, so every row of every table
-/// falls in exactly one range.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BeneficiaryRange {
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
-impl BeneficiaryRange {
-    /// `lf`'s rows in this range. A plain comparison on `bene_id`, so the Parquet reader can skip
-    /// row groups whose statistics lie outside it when the file is sorted by beneficiary (as
-    /// `ascqr synth`'s files are). Polars skips none when the same filter also holds an `is_in`
-    /// (the code-list reads): those still pass over the whole table, keeping only the batch's rows.
-    pub fn restrict(&self, lf: LazyFrame) -> LazyFrame {
-        let id = || col("bene_id");
-        match (&self.from, &self.to) {
-            (None, None) => lf,
-            (None, Some(to)) => lf.filter(id().lt(lit(to.as_str())).or(id().is_null())),
-            (Some(from), None) => lf.filter(id().gt_eq(lit(from.as_str()))),
-            (Some(from), Some(to)) => lf.filter(id().gt_eq(lit(from.as_str())).and(id().lt(lit(to.as_str())))),
-        }
-    }
-}
-
-/// The most beneficiary ids [`beneficiary_ranges`] sorts to place the bounds of the batches.
-const BOUND_SAMPLE: u64 = 200_000;
-
-/// Splits the beneficiaries table's ids into ranges of about `per_batch` beneficiaries (at least
-/// one range). Claims of beneficiaries missing from the table still fall in a range. The bounds
-/// come from every `step`-th row's id, `step` chosen so that at most [`BOUND_SAMPLE`] ids are
-/// sorted: sorting all of them would hold every id of the extract at once (0.77 GiB for four
-/// million beneficiaries, the peak of a 3-year ASC-18 cohort), and the bounds need not be exact.
-/// Up to [`BOUND_SAMPLE`] beneficiaries every id is used and each range holds `per_batch` of them.
-pub fn beneficiary_ranges(claims_dir: &Path, per_batch: usize) -> Result<Vec<BeneficiaryRange>> {
-    beneficiary_ranges_from_sample(claims_dir, per_batch, BOUND_SAMPLE)
-}
-
-/// [`beneficiary_ranges`] with bounds from at most about `max_sample` ids.
-pub fn beneficiary_ranges_from_sample(claims_dir: &Path, per_batch: usize, max_sample: u64) -> Result<Vec<BeneficiaryRange>> {
-    if per_batch == 0 {
-        return Err(AscqrError::Other("the number of beneficiaries per batch must be at least 1, not 0".into()));
-    }
-    let ctx = || "splitting beneficiaries into batches".to_string();
-    let rows = scan_table(claims_dir, Table::Beneficiaries)?.select([len().cast(DataType::UInt64).alias("rows")]).collect().ctx(ctx)?;
-    let rows = rows.column("rows").and_then(|c| c.u64().map(|v| v.get(0).unwrap_or(0))).ctx(ctx)?;
-    let step = (rows / max_sample.max(1)).max(1);
-    let sample = scan_table(claims_dir, Table::Beneficiaries)?
-        .select([col("bene_id")])
-        .with_row_index("row", None)
-        .filter(col("bene_id").is_not_null().and((col("row").cast(DataType::UInt64) % lit(step)).eq(lit(0u64))))
-        .select([col("bene_id")])
-        .collect_with_engine(Engine::Streaming)
-        .map(|r| r.unwrap_single())
-        .ctx(ctx)?;
-    // Copied out of the decoded row groups (`compact_text`), then sorted.
-    let sample = compact_text(sample).ctx(ctx)?.lazy().unique(None, UniqueKeepStrategy::Any).sort(["bene_id"], SortMultipleOptions::default()).collect().ctx(ctx)?;
-    let ids = sample.column("bene_id").and_then(|c| c.str().cloned()).ctx(ctx)?;
-    // Each sampled id stands for `step` beneficiaries.
-    let every = (per_batch as u64 / step).max(1) as usize;
-    let bounds: Vec<String> = (every..ids.len()).step_by(every).filter_map(|i| ids.get(i).map(str::to_string)).collect();
-    let mut ranges = Vec::with_capacity(bounds.len() + 1);
-    let mut from = None;
-    for b in bounds {
-        ranges.push(BeneficiaryRange { from: from.take(), to: Some(b.clone()) });
-        from = Some(b);
-    }
-    ranges.push(BeneficiaryRange { from, to: None });
-    Ok(ranges)
-}
-
-/// Builds the cohort of `measure` from the canonical extract in `claims_dir`, with the measure's
-/// definition version in `dict` (codes and rules), in batches of
-/// [`DEFAULT_BATCH_BENEFICIARIES`] beneficiaries.
+/// Builds the cohort of `measure` from the prepared extract in `claims_dir`, with the measure's
+/// definition version in `dict` (codes and rules), one shard at a time, each shard's tables
+/// decoded once and held in memory while its stages run (as `run-shard` does). Why held: the
+/// stages filter the claims with code lists, and polars plans a filter on a Parquet scan with a
+/// list of up to 100 codes as one statistics test per code: planning the 62 exclusion-diagnosis
+/// reads of ASC-12 took 3.4 s per national shard, filtering held tables a few milliseconds each
+/// (`benches/results/cohort_by_years.md`). An extract of one shard, or a shard view, is read in
+/// one pass from its files: holding it would hold the whole extract.
 pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary) -> Result<CohortResult> {
-    build_in_batches(claims_dir, measure, period, dict, DEFAULT_BATCH_BENEFICIARIES)
+    let manifest = crate::claims::extract::read_manifest(claims_dir)?;
+    if manifest.view_of.is_some() || manifest.shards == 1 {
+        return build_with_visits(claims_dir, measure, period, dict, None);
+    }
+    // Views are a manifest each, no claims: a temporary folder holds them.
+    let views = tempfile::tempdir().map_err(|e| AscqrError::io(&std::env::temp_dir(), e))?;
+    let mut parts = Vec::with_capacity(manifest.shards as usize);
+    for shard in 0..manifest.shards {
+        tracing::info!("{measure} cohort: shard {} of {}", shard + 1, manifest.shards);
+        let view = views.path().join(format!("shard-{shard}"));
+        crate::claims::extract::write_shard_view(claims_dir, &[shard], &view)?;
+        let _held = crate::claims::source::hold_in_memory(&view)?;
+        parts.push(build_with_visits(&view, measure, period, dict, None)?);
+    }
+    merge(parts)
 }
 
 /// Every hospital visit in the claims of `claims_dir` (ED visits, observation stays, inpatient
@@ -511,29 +452,24 @@ fn visits_of(outpatient: LazyFrame, inpatient: LazyFrame, dict: &Dictionary) -> 
     collect_compact(hospital_visits(outpatient, inpatient, &tables)).ctx(|| "finding hospital visits".into())
 }
 
-/// [`build`] with the visits of [`hospital_visits_in`] found beforehand for the same claims.
-pub fn build_with_visits(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, visits: &DataFrame) -> Result<CohortResult> {
-    collect_batches(claims_dir, measure, period, dict, DEFAULT_BATCH_BENEFICIARIES, Some(visits))
-}
-
-/// [`build`] with `per_batch` beneficiaries per batch. Every rule looks at one patient's claims
-/// only, so batches of beneficiaries are independent, and the result does not depend on the batch
-/// size (tests/cohort.rs). Each rule's joins hold one batch; the result holds the whole cohort
-/// (sorted by `procedure_id`): [`write_in_batches`] writes each batch out instead.
-pub fn build_in_batches(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, per_batch: usize) -> Result<CohortResult> {
-    collect_batches(claims_dir, measure, period, dict, per_batch, None)
-}
-
-fn collect_batches(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, per_batch: usize, visits: Option<&DataFrame>) -> Result<CohortResult> {
-    let (mut cohorts, mut exclusions) = (Vec::new(), Vec::new());
-    let (attrition, step_facilities) = run_batches(claims_dir, measure, period, dict, per_batch, visits, |cohort, excluded| {
-        cohorts.push(cohort);
-        exclusions.push(excluded);
-        Ok(())
-    })?;
-    let cohort = by_procedure(cohorts, "cohort")?;
-    let excluded = by_procedure(exclusions, "exclusions")?;
-    Ok(CohortResult { measure, definition: definition(measure, period, dict), cohort, excluded, attrition, step_facilities })
+/// The cohort stages over every claim `claims_dir` names, in one pass, with the hospital visits
+/// of [`hospital_visits_in`] when they were found beforehand for the same claims. [`build`] calls
+/// it once per shard.
+pub fn build_with_visits(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, visits: Option<&DataFrame>) -> Result<CohortResult> {
+    let Stages { cohort, excluded, att } = run_stages(claims_dir, measure, period, dict, visits)?;
+    let mut steps = att.steps;
+    for (s, f) in steps.iter_mut().zip(&att.facilities) {
+        tracing::info!("cohort stage {}: {} in, {} excluded", s.step, s.procedures_in, s.excluded);
+        s.facilities_out = f.len() as u64;
+    }
+    Ok(CohortResult {
+        measure,
+        definition: definition(measure, period, dict),
+        cohort: by_procedure(vec![cohort], "cohort")?,
+        excluded: by_procedure(vec![excluded], "exclusions")?,
+        attrition: steps,
+        step_facilities: att.facilities,
+    })
 }
 
 /// Frames stacked and sorted by `procedure_id` (an empty frame without columns if none has any).
@@ -578,153 +514,6 @@ pub fn merge(parts: Vec<CohortResult>) -> Result<CohortResult> {
     })
 }
 
-/// What [`write_in_batches`] wrote.
-#[derive(Debug, Clone)]
-pub struct WrittenCohort {
-    pub measure: MeasureId,
-    pub definition: serde_json::Value,
-    pub attrition: Vec<AttritionStep>,
-    /// Rows of `cohort.parquet`.
-    pub procedures: u64,
-    /// Of those, procedures with an unplanned hospital visit within the window.
-    pub unplanned_visits: u64,
-}
-
-/// Builds the cohort as [`build_in_batches`] does and writes `cohort.parquet`,
-/// `excluded.parquet`, `attrition.csv` and `cohort.json` to `out`, as [`write`] does, with the
-/// CCN from `crosswalk` when one is given. Each batch's procedures are written out when the batch
-/// is done, so memory holds one batch's results, not the whole cohort's. The rows come ordered by
-/// beneficiary id (rows without one first), then `procedure_id`: beneficiary batches are
-/// ascending ranges of ids, so that order is the same whatever the batch size.
-pub fn write_in_batches(
-    claims_dir: &Path,
-    measure: MeasureId,
-    period: Option<Period>,
-    dict: &Dictionary,
-    per_batch: usize,
-    crosswalk: Option<&CcnCrosswalk>,
-    out: &Path,
-) -> Result<WrittenCohort> {
-    // Refuse anything but a prepared extract before creating the output folder.
-    crate::claims::extract::read_manifest(claims_dir)?;
-    std::fs::create_dir_all(out).map_err(|e| AscqrError::io(out, e))?;
-    let mut cohort_file = ParquetInBatches::new(&out.join("cohort.parquet"))?;
-    let mut excluded_file = ParquetInBatches::new(&out.join("excluded.parquet"))?;
-    let ccn_table = crosswalk.map(CcnCrosswalk::table).transpose()?;
-    let mut without_ccn = std::collections::BTreeSet::new();
-    let mut unplanned_visits = 0u64;
-    let by_beneficiary = |df: DataFrame, what: &str| -> Result<DataFrame> {
-        if df.width() == 0 {
-            return Ok(df);
-        }
-        df.lazy().sort(["bene_id", "procedure_id"], SortMultipleOptions::default()).collect().ctx(|| format!("sorting the {what}"))
-    };
-    let (attrition, _) = run_batches(claims_dir, measure, period, dict, per_batch, None, |cohort, excluded| {
-        let mut cohort = by_beneficiary(cohort, "cohort")?;
-        if let Some(table) = &ccn_table {
-            cohort = with_facility_ccn(cohort, table)?;
-            without_ccn.extend(npis_without_ccn(&cohort)?);
-        }
-        unplanned_visits += cohort.column("unplanned_visit").and_then(|c| c.bool().map(|b| b.sum().unwrap_or(0) as u64)).ctx(|| "counting unplanned visits".into())?;
-        cohort_file.write(cohort)?;
-        excluded_file.write(by_beneficiary(excluded, "exclusions")?)
-    })?;
-    let mut definition = definition(measure, period, dict);
-    if let Some(x) = crosswalk {
-        definition["ccn_crosswalk"] = x.summary(without_ccn.len() as u64);
-    }
-    let procedures = cohort_file.rows;
-    cohort_file.commit()?;
-    excluded_file.commit()?;
-    write_attrition_and_summary(out, &definition, &attrition, procedures)?;
-    Ok(WrittenCohort { measure, definition, attrition, procedures, unplanned_visits })
-}
-
-/// A Parquet file written one frame at a time under a temporary name and renamed into place by
-/// [`ParquetInBatches::commit`] (dropped before that, the temporary file is removed). The first
-/// frame with columns sets the schema; every later one must have the same.
-struct ParquetInBatches {
-    target: crate::output::TempPath,
-    writer: Option<(polars::io::parquet::write::BatchedWriter<std::fs::File>, Schema)>,
-    rows: u64,
-}
-
-impl ParquetInBatches {
-    fn new(path: &Path) -> Result<Self> {
-        Ok(ParquetInBatches { target: crate::output::TempPath::new(path)?, writer: None, rows: 0 })
-    }
-
-    fn name(&self) -> String {
-        self.target.path().display().to_string()
-    }
-
-    fn write(&mut self, mut df: DataFrame) -> Result<()> {
-        if df.width() == 0 {
-            return Ok(());
-        }
-        if self.writer.is_none() {
-            let schema = df.schema().as_ref().clone();
-            let writer = ParquetWriter::new(self.target.create_file()?).batched(&schema).ctx(|| format!("writing {}", self.name()))?;
-            self.writer = Some((writer, schema));
-        }
-        let name = self.name();
-        let (writer, schema) = self.writer.as_mut().expect("set above");
-        if df.schema().as_ref() != schema {
-            return Err(AscqrError::Other(format!("internal error: beneficiary batches gave {name} different columns")));
-        }
-        // Row groups of at most 512 × 512 rows, as `ParquetWriter::finish` makes them.
-        let chunked = polars::frame::chunk_df_for_writing(&mut df, 512 * 512).ctx(|| format!("writing {name}"))?;
-        writer.write_batch(&chunked).ctx(|| format!("writing {name}"))?;
-        self.rows += df.height() as u64;
-        Ok(())
-    }
-
-    fn commit(self) -> Result<()> {
-        match &self.writer {
-            Some((writer, _)) => {
-                writer.finish().ctx(|| format!("writing {}", self.name()))?;
-            }
-            None => {
-                ParquetWriter::new(self.target.create_file()?).finish(&mut DataFrame::empty()).ctx(|| format!("writing {}", self.name()))?;
-            }
-        }
-        self.target.commit()
-    }
-}
-
-/// Runs the cohort stages on each batch of `per_batch` beneficiaries, hands each batch's cohort
-/// and exclusions to `take`, and returns the attrition summed over the batches. `visits`, when
-/// given, are the claims' hospital visits found beforehand ([`hospital_visits_in`]).
-fn run_batches(
-    claims_dir: &Path,
-    measure: MeasureId,
-    period: Option<Period>,
-    dict: &Dictionary,
-    per_batch: usize,
-    visits: Option<&DataFrame>,
-    mut take: impl FnMut(DataFrame, DataFrame) -> Result<()>,
-) -> Result<(Vec<AttritionStep>, Vec<FacilitySet>)> {
-    let ranges = beneficiary_ranges(claims_dir, per_batch)?;
-    let n = ranges.len();
-    let exclusion_dx = exclusion_diagnoses(claims_dir, dict.measure(measure))?;
-    let mut total: Option<Attrition> = None;
-    for (i, range) in ranges.iter().enumerate() {
-        tracing::info!("{measure} cohort: beneficiary batch {} of {n}", i + 1);
-        let BatchResult { cohort, excluded, att } = build_batch(claims_dir, measure, period, dict, range, exclusion_dx.as_ref(), visits)?;
-        take(cohort, excluded)?;
-        total = Some(match total {
-            None => att,
-            Some(t) => t.add(att)?,
-        });
-    }
-    let mut att = total.expect("at least one range");
-    for (s, f) in att.steps.iter_mut().zip(&att.facilities) {
-        tracing::info!("cohort stage {}: {} in, {} excluded", s.step, s.procedures_in, s.excluded);
-        s.facilities_out = f.len() as u64;
-    }
-    Ok((att.steps, att.facilities))
-}
-
 /// Which definitions a cohort used: dictionary version, code lists by provenance, period,
 /// planned admission algorithm and outcome window.
 pub fn definition(measure: MeasureId, period: Option<Period>, dict: &Dictionary) -> serde_json::Value {
@@ -743,11 +532,7 @@ pub fn definition(measure: MeasureId, period: Option<Period>, dict: &Dictionary)
 }
 
 /// Every claim line with one of the measure's exclusion diagnoses (ASC-12: inflammatory bowel
-/// disease, diverticulitis), read once for all batches. These reads select rows with `is_in`, and
-/// polars does not skip row groups by their statistics for a filter that holds `is_in`: restricted
-/// to a batch, each of the 62 reads would still go through the whole table, and national ASC-12
-/// in 4 batches took 55 s in this stage instead of 24 s. The result is small (130,000 rows for
-/// three national years).
+/// disease, diverticulitis).
 fn exclusion_diagnoses(claims_dir: &Path, def: &crate::dictionary::MeasureDefinition) -> Result<Option<DataFrame>> {
     if def.exclusion_codes.is_empty() {
         return Ok(None);
@@ -758,24 +543,16 @@ fn exclusion_diagnoses(claims_dir: &Path, def: &crate::dictionary::MeasureDefini
     Ok(Some(dx.collect().ctx(|| "reading exclusion diagnoses".into())?))
 }
 
-/// One batch's cohort, exclusions and attrition.
-struct BatchResult {
+/// The cohort, exclusions and attrition of the stages over one set of claims.
+struct Stages {
     cohort: DataFrame,
     excluded: DataFrame,
     att: Attrition,
 }
 
-/// The cohort stages on the beneficiaries of `range` (every table read is restricted to it).
-fn build_batch(
-    claims_dir: &Path,
-    measure: MeasureId,
-    period: Option<Period>,
-    dict: &Dictionary,
-    range: &BeneficiaryRange,
-    exclusion_dx: Option<&DataFrame>,
-    visits: Option<&DataFrame>,
-) -> Result<BatchResult> {
-    let scan = |table: Table| scan_table(claims_dir, table).map(|lf| range.restrict(lf));
+/// The cohort stages over every claim `claims_dir` names (the whole extract, or a shard view).
+fn run_stages(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict: &Dictionary, visits: Option<&DataFrame>) -> Result<Stages> {
+    let scan = |table: Table| scan_table(claims_dir, table);
     let def = dict.measure(measure);
     let rules = &def.rules;
     let codes = codes_frame(
@@ -870,8 +647,8 @@ fn build_batch(
         let hr = concurrent_high_risk_procedure(procs.clone().lazy(), carrier.clone(), &high_risk);
         procs = att.apply(procs, "concurrent_high_risk_procedure", "a concurrent high-risk procedure on the index claim", hr)?;
     }
-    if let Some(dx) = exclusion_dx {
-        let ibd = ibd_or_diverticulitis(procs.clone().lazy(), range.restrict(dx.clone().lazy()), rules.history_days);
+    if let Some(dx) = exclusion_diagnoses(claims_dir, def)? {
+        let ibd = ibd_or_diverticulitis(procs.clone().lazy(), dx.lazy(), rules.history_days);
         procs = att.apply(
             procs,
             "inflammatory_bowel_disease_or_diverticulitis",
@@ -880,7 +657,7 @@ fn build_batch(
         )?;
     }
     let visits = match visits {
-        Some(found) => range.restrict(found.clone().lazy()),
+        Some(found) => found.clone().lazy(),
         None => visits_of(scan(Table::Outpatient)?, scan(Table::Inpatient)?, dict)?.lazy(),
     };
     let cohort = first_unplanned_visit_within_window(procs.lazy(), visits, rules.outcome_last_day)
@@ -895,11 +672,19 @@ fn build_batch(
             .and_then(|lf| lf.collect())
             .ctx(|| "collecting exclusions".into())?
     };
-    // Kept until the last batch is done: copy the text out of the batch's filtered reads, which
+    // Kept until the last shard is done: copy the text out of the shard's filtered reads, which
     // it would otherwise hold whole (see `compact_text`).
     let cohort = compact_text(cohort).ctx(|| "finding hospital visits".into())?;
     let excluded = compact_text(excluded).ctx(|| "collecting exclusions".into())?;
-    Ok(BatchResult { cohort, excluded, att })
+    Ok(Stages { cohort, excluded, att })
+}
+
+/// Procedures of a cohort with an unplanned hospital visit within the outcome window.
+pub fn unplanned_visits(cohort: &DataFrame) -> Result<u64> {
+    if cohort.height() == 0 {
+        return Ok(0);
+    }
+    cohort.column("unplanned_visit").and_then(|c| c.bool().map(|b| b.sum().unwrap_or(0) as u64)).ctx(|| "counting unplanned visits".into())
 }
 
 /// A user's NPI → CCN crosswalk (CSV with columns `npi,ccn`; one CCN may carry several NPIs,
@@ -1324,27 +1109,5 @@ mod tests {
         assert!(p.first_day < p.last_day);
         let e = Period::parse("2022..2021").unwrap_err().to_string();
         assert_eq!(e, "invalid option: --period \"2022..2021\": expected FROM..TO as YYYY-MM-DD..YYYY-MM-DD");
-    }
-
-    #[test]
-    fn every_row_falls_in_exactly_one_beneficiary_range() {
-        // Bounds "b" and "d": [.., b) with the rows without an id, [b, d), [d, ..).
-        let ranges = [
-            BeneficiaryRange { from: None, to: Some("b".into()) },
-            BeneficiaryRange { from: Some("b".into()), to: Some("d".into()) },
-            BeneficiaryRange { from: Some("d".into()), to: None },
-        ];
-        let ids = vec![None, Some("a"), Some("b"), Some("c"), Some("d"), Some("e"), Some("bz")];
-        let rows = DataFrame::new(ids.len(), vec![Column::new("bene_id".into(), ids)]).unwrap();
-        let found: Vec<Vec<Option<String>>> = ranges
-            .iter()
-            .map(|r| {
-                let df = r.restrict(rows.clone().lazy()).collect().unwrap();
-                df.column("bene_id").unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
-            })
-            .collect();
-        let s = |v: &[Option<&str>]| v.iter().map(|x| x.map(str::to_string)).collect::<Vec<_>>();
-        assert_eq!(found, vec![s(&[None, Some("a")]), s(&[Some("b"), Some("c"), Some("bz")]), s(&[Some("d"), Some("e")])]);
-        assert_eq!(BeneficiaryRange::default().restrict(rows.clone().lazy()).collect().unwrap().height(), 7);
     }
 }

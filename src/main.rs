@@ -242,9 +242,10 @@ planned-admission rule; the first planned admission in the window with the rule 
 OUT/excluded.parquet (every other qualifying claim with the rule that excluded it),
 OUT/attrition.csv (step, description, procedures_in, excluded, procedures_out, beneficiaries_out,
 facilities_out) and OUT/cohort.json (definition versions and provenance). Rows are ordered by
-beneficiary, then procedure_id. On Linux (glibc) it fixes the allocator's mmap threshold at 128 KiB
-so freed row-group buffers go back to the system (peak memory flat across years, about a third
-more time); set MALLOC_MMAP_THRESHOLD_ to choose another value. Code lists come from the embedded data
+procedure_id. The stages run on one shard of the prepared extract at a time, so memory holds one
+shard's claims and the cohort. On Linux (glibc) it fixes the allocator's mmap threshold at 128 KiB
+so each shard's freed buffers go back to the system (about half the peak, about a sixth more
+time); set MALLOC_MMAP_THRESHOLD_ to choose another value. Code lists come from the embedded data
 dictionary (reconstructed lists are labelled there).
 
 Example:
@@ -266,11 +267,6 @@ Example:
         /// CSV with columns npi,ccn: adds the facility's CCN to cohort.parquet (facility_ccn).
         #[arg(long)]
         ccn_crosswalk: Option<PathBuf>,
-        /// Beneficiaries per batch: the rules run on one range of beneficiary ids at a time and
-        /// each batch's procedures are written out when it is done, so memory holds one batch.
-        /// The output does not depend on it.
-        #[arg(long, default_value_t = ascqr::cohort::DEFAULT_BATCH_BENEFICIARIES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-        batch_beneficiaries: usize,
         #[arg(long)]
         out: PathBuf,
     },
@@ -974,17 +970,25 @@ fn run(cli: Cli) -> ascqr::Result<()> {
                 ascqr::output::write_atomic(&path, &json)?;
             }
         }
-        Command::Cohort { claims, measure, period, dictionary, ccn_crosswalk, batch_beneficiaries, out } => {
+        Command::Cohort { claims, measure, period, dictionary, ccn_crosswalk, out } => {
             let period = period.as_deref().map(ascqr::cohort::Period::parse).transpose()?;
             let dict = load_dictionary(dictionary.as_deref())?;
             let crosswalk = ccn_crosswalk.as_deref().map(ascqr::cohort::CcnCrosswalk::read).transpose()?;
             ascqr::memory::return_large_blocks_to_the_system();
-            let written = ascqr::cohort::write_in_batches(&claims, measure, period, &dict, batch_beneficiaries, crosswalk.as_ref(), &out)?;
+            let mut built = ascqr::cohort::build(&claims, measure, period, &dict)?;
+            if let Some(crosswalk) = &crosswalk {
+                ascqr::cohort::attach_facility_ccn(&mut built, crosswalk)?;
+            }
+            ascqr::cohort::write(&out, &built)?;
             println!("{:<48} {:>12} {:>10} {:>12}", "step", "in", "excluded", "out");
-            for s in &written.attrition {
+            for s in &built.attrition {
                 println!("{:<48} {:>12} {:>10} {:>12}", s.step, s.procedures_in, s.excluded, s.procedures_out);
             }
-            println!("{} procedures in the cohort, {} with an unplanned hospital visit within 7 days", written.procedures, written.unplanned_visits);
+            println!(
+                "{} procedures in the cohort, {} with an unplanned hospital visit within 7 days",
+                built.cohort.height(),
+                ascqr::cohort::unplanned_visits(&built.cohort)?
+            );
             println!("wrote {}", out.display());
         }
         Command::Features { cohort, claims, dictionary, out } => {

@@ -3,10 +3,15 @@
 //! glibc serves large blocks with their own `mmap`, returned to the system when freed, but it
 //! raises that threshold each time such a block is freed (up to 32 MiB on 64-bit), so later large
 //! blocks, the decoded row groups of a Parquet read among them, come from the heap, and the
-//! heap keeps what is freed there. On the national synthetic extracts this retention, not the data
-//! held, made the cohort's peak grow with the years: ASC-12 peaked at 0.58, 0.66 and 0.92 GiB for
-//! 1, 2 and 3 years, and at 0.29, 0.29 and 0.31 GiB with the threshold fixed, taking about a third
-//! longer (README, "Memory against years").
+//! heap keeps what is freed there. `ascqr cohort` decodes one shard after another and frees each:
+//! on the one-year national synthetic extract (20 shards) ASC-12 peaked at 1.96 GB with glibc's
+//! default and at 0.82 GB with the threshold fixed, taking 22.2 s instead of 19.2 s
+//! (`benches/results/cohort_by_years.md`).
+//!
+//! `ascqr run` leaves the default: on the dense demo year its peak fell from 1.27 to 0.66 GB with
+//! the threshold fixed but its time rose from 23.2 to 29.3 s, and its national peak is under the
+//! 4 GiB target without it (`benches/results/density.md`). A user short of memory sets
+//! `MALLOC_MMAP_THRESHOLD_=131072` for any command.
 
 /// Fixes glibc's mmap threshold at its initial 128 KiB, so large blocks go back to the system when
 /// freed. Left alone when the user set `MALLOC_MMAP_THRESHOLD_` (glibc reads it at start-up), and a

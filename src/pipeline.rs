@@ -422,7 +422,7 @@ pub fn run_shard(extract: &Path, shard: u32, config: &RunConfig, dict: &Dictiona
     let mut cohort_rows = BTreeMap::new();
     for &m in &plan.measures {
         let dir = staging.path().join(m.as_str());
-        let c = crate::cohort::build_with_visits(&view, m, Some(plan.period(m)?), dict, &visits)?;
+        let c = crate::cohort::build_with_visits(&view, m, Some(plan.period(m)?), dict, Some(&visits))?;
         crate::cohort::write_part(&dir.join("cohort"), &c)?;
         if c.cohort.height() > 0 {
             let mut analysis = crate::risk::analysis_frame(&view, m, &c.cohort, dict)?;

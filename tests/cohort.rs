@@ -4,7 +4,7 @@
 mod common;
 
 use ascqr::claims::FileFormat;
-use ascqr::cohort::{build, build_in_batches, write_in_batches};
+use ascqr::cohort::build;
 use ascqr::dictionary::{Dictionary, MeasureId};
 use ascqr::synth::{generate, Scale, SynthOptions};
 use indicatif::ProgressBar;
@@ -23,40 +23,25 @@ fn cohorts_and_outcomes_agree_with_the_synthetic_truth() {
     let ex = common::extract(dir.path());
     let truth = ParquetReader::new(std::fs::File::open(dir.path().join("truth/procedures.parquet")).unwrap()).finish().unwrap();
     let dict = Dictionary::embedded().unwrap();
-    let beneficiaries = ascqr::claims::scan_table(&ex, ascqr::claims::Table::Beneficiaries).unwrap().collect().unwrap().height();
+    // The same claims in one shard: the shards' cohorts merged are the cohort of them all.
+    let one_shard = dir.path().join("_one_shard");
+    let options = ascqr::claims::IngestOptions { layout: ascqr::claims::Layout::Canonical, shards: Some(1) };
+    ascqr::claims::ingest(dir.path(), &options, &one_shard, &ProgressBar::hidden()).unwrap();
     for m in MeasureId::ALL {
         let result = build(&ex, m, None, dict).unwrap();
-        // In about six batches of beneficiaries the result is the same, row for row.
-        let per_batch = beneficiaries / 6 + 1;
-        assert_eq!(ascqr::cohort::beneficiary_ranges(&ex, per_batch).unwrap().len(), 6);
-        if m == MeasureId::Asc12 {
-            // Bounds from every 10th id: about the same number of ranges, and every beneficiary
-            // in exactly one.
-            let sampled = ascqr::cohort::beneficiary_ranges_from_sample(&ex, per_batch, beneficiaries as u64 / 10).unwrap();
-            assert!((5..=7).contains(&sampled.len()), "{} ranges", sampled.len());
-            let benes = ascqr::claims::scan_table(&ex, ascqr::claims::Table::Beneficiaries).unwrap();
-            let in_ranges: usize = sampled.iter().map(|r| r.restrict(benes.clone()).collect().unwrap().height()).sum();
-            assert_eq!(in_ranges, beneficiaries);
-        }
-        let batched = build_in_batches(&ex, m, None, dict, per_batch).unwrap();
-        assert!(batched.cohort.equals_missing(&result.cohort), "{m}: the cohort in batches differs");
-        assert!(batched.excluded.equals_missing(&result.excluded), "{m}: the exclusions in batches differ");
-        assert_eq!(batched.attrition, result.attrition, "{m}: the attrition in batches differs");
-        // Written batch by batch (what `ascqr cohort` does): the same rows, ordered by
-        // beneficiary then procedure, and the same attrition.
+        let whole = build(&one_shard, m, None, dict).unwrap();
+        assert!(whole.cohort.equals_missing(&result.cohort), "{m}: the cohort from 3 shards differs from 1");
+        assert!(whole.excluded.equals_missing(&result.excluded), "{m}: the exclusions from 3 shards differ from 1");
+        assert_eq!(whole.attrition, result.attrition, "{m}: the attrition from 3 shards differs from 1");
+        // What `ascqr cohort` writes reads back as built.
         let out = dir.path().join(format!("out_{m}"));
-        let written = write_in_batches(&ex, m, None, dict, per_batch, None, &out).unwrap();
-        assert_eq!(written.attrition, result.attrition, "{m}: the attrition written in batches differs");
-        assert_eq!(written.procedures as usize, result.cohort.height());
+        ascqr::cohort::write(&out, &result).unwrap();
         for (file, expected) in [("cohort.parquet", &result.cohort), ("excluded.parquet", &result.excluded)] {
             let df = ascqr::output::read_parquet(&out.join(file)).unwrap();
-            let by_beneficiary = df.clone().lazy().sort(["bene_id", "procedure_id"], Default::default()).collect().unwrap();
-            assert!(df.equals_missing(&by_beneficiary), "{m}: {file} is not ordered by beneficiary and procedure");
-            let by_procedure = df.lazy().sort(["procedure_id"], Default::default()).collect().unwrap();
-            assert!(by_procedure.equals_missing(expected), "{m}: {file} written in batches differs");
+            assert!(df.equals_missing(expected), "{m}: {file} differs from the cohort built");
         }
         let unplanned = result.cohort.column("unplanned_visit").unwrap().bool().unwrap().sum().unwrap() as u64;
-        assert_eq!(written.unplanned_visits, unplanned);
+        assert_eq!(ascqr::cohort::unplanned_visits(&result.cohort).unwrap(), unplanned);
         let t = truth.clone().lazy().filter(col("measure").eq(lit(m.as_str()))).collect().unwrap();
         let ids = strings(&t, "procedure_id");
         let reasons = strings(&t, "exclusion_reason");
@@ -161,14 +146,6 @@ fn a_ccn_crosswalk_and_a_users_definition_version_are_used_and_recorded() {
     }
     let facilities: std::collections::BTreeSet<_> = npis.iter().collect();
     assert_eq!(result.definition["ccn_crosswalk"]["cohort_facilities_without_ccn"], facilities.len() as u64 - 1);
-    // Written in batches, the crosswalk gives the same CCNs and the same count of facilities
-    // without one (facilities span batches: they are counted once).
-    let out = dir.path().join("out");
-    let beneficiaries = ascqr::claims::scan_table(&ex, ascqr::claims::Table::Beneficiaries).unwrap().collect().unwrap().height();
-    let written = write_in_batches(&ex, MeasureId::Asc18, None, &dict, beneficiaries / 3 + 1, Some(&crosswalk), &out).unwrap();
-    assert_eq!(written.definition, result.definition);
-    let df = ascqr::output::read_parquet(&out.join("cohort.parquet")).unwrap().lazy().sort(["procedure_id"], Default::default()).collect().unwrap();
-    assert!(df.equals_missing(&result.cohort), "the cohort with CCNs written in batches differs");
 }
 
 /// The stages read claims through code-list filters that polars must push into the Parquet
