@@ -244,8 +244,8 @@ OUT/attrition.csv (step, description, procedures_in, excluded, procedures_out, b
 facilities_out) and OUT/cohort.json (definition versions and provenance). Rows are ordered by
 procedure_id. The stages run on one shard of the prepared extract at a time, so memory holds one
 shard's claims and the cohort. On Linux (glibc) it fixes the allocator's mmap threshold at 128 KiB
-so each shard's freed buffers go back to the system (about half the peak, about a sixth more
-time); set MALLOC_MMAP_THRESHOLD_ to choose another value. Code lists come from the embedded data
+so each shard's freed buffers go back to the system (less than half the peak, about a sixth
+more time); set MALLOC_MMAP_THRESHOLD_ to choose another value. Code lists come from the embedded data
 dictionary (reconstructed lists are labelled there).
 
 Example:

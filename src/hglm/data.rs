@@ -53,8 +53,9 @@ pub struct AnalysisData {
     /// Columns (ascending) of each pattern's nonzero values: pattern i's are
     /// `nonzero[nonzero_at[i]..nonzero_at[i + 1]]`. Why: risk variables are mostly indicators of
     /// conditions few patients have, so a pattern holds a handful of nonzero values among `p`,
-    /// and the sums of every likelihood run over those only. Skipping terms that are exactly zero
-    /// leaves each sum as the dense loop computes it, term for term in the same order.
+    /// and the sums of every likelihood run over those only. With finite coefficients, skipping
+    /// terms that are exactly zero leaves each sum as the dense loop computes it, term for term in
+    /// the same order.
     nonzero: Vec<u32>,
     nonzero_at: Vec<usize>,
 }
