@@ -436,7 +436,11 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
         let _held = crate::claims::source::hold_in_memory(&view)?;
         parts.push(build_with_visits(&view, measure, period, dict, None)?);
     }
-    merge(parts)
+    let merged = merge(parts)?;
+    for s in &merged.attrition {
+        tracing::info!("{measure} cohort stage {}: {} in, {} excluded", s.step, s.procedures_in, s.excluded);
+    }
+    Ok(merged)
 }
 
 /// Every hospital visit in the claims of `claims_dir` (ED visits, observation stays, inpatient
@@ -459,7 +463,8 @@ pub fn build_with_visits(claims_dir: &Path, measure: MeasureId, period: Option<P
     let Stages { cohort, excluded, att } = run_stages(claims_dir, measure, period, dict, visits)?;
     let mut steps = att.steps;
     for (s, f) in steps.iter_mut().zip(&att.facilities) {
-        tracing::info!("cohort stage {}: {} in, {} excluded", s.step, s.procedures_in, s.excluded);
+        // Per shard: `run` and `build` log the whole cohort's counts once merged.
+        tracing::debug!("cohort stage {}: {} in, {} excluded", s.step, s.procedures_in, s.excluded);
         s.facilities_out = f.len() as u64;
     }
     Ok(CohortResult {
