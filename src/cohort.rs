@@ -447,13 +447,9 @@ pub fn build(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dict
 /// admissions with the planned admission algorithm's decision): the same for every measure, so
 /// a shard finds them once for all four ([`build_with_visits`]).
 pub fn hospital_visits_in(claims_dir: &Path, dict: &Dictionary) -> Result<DataFrame> {
-    visits_of(scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, dict)
-}
-
-/// The hospital visits among these outpatient and inpatient rows, collected.
-fn visits_of(outpatient: LazyFrame, inpatient: LazyFrame, dict: &Dictionary) -> Result<DataFrame> {
     let tables = OutcomeTables::from_dictionary(dict)?;
-    collect_compact(hospital_visits(outpatient, inpatient, &tables)).ctx(|| "finding hospital visits".into())
+    let visits = hospital_visits(scan_table(claims_dir, Table::Outpatient)?, scan_table(claims_dir, Table::Inpatient)?, &tables);
+    collect_compact(visits).ctx(|| "finding hospital visits".into())
 }
 
 /// The cohort stages over every claim `claims_dir` names, in one pass, with the hospital visits
@@ -663,7 +659,7 @@ fn run_stages(claims_dir: &Path, measure: MeasureId, period: Option<Period>, dic
     }
     let visits = match visits {
         Some(found) => found.clone().lazy(),
-        None => visits_of(scan(Table::Outpatient)?, scan(Table::Inpatient)?, dict)?.lazy(),
+        None => hospital_visits_in(claims_dir, dict)?.lazy(),
     };
     let cohort = first_unplanned_visit_within_window(procs.lazy(), visits, rules.outcome_last_day)
         .with_column(lit(measure.as_str()).alias("measure"))

@@ -143,13 +143,12 @@ fn write_run(path: &Path, schema: &Schema, partitions: u32, df: &DataFrame, part
         counts[p as usize] += 1;
     }
     let mut starts = Vec::with_capacity(counts.len());
-    let mut next = Vec::with_capacity(counts.len());
     let mut offset = 0;
     for &n in &counts {
         starts.push(offset);
-        next.push(offset);
         offset += n;
     }
+    let mut next = starts.clone();
     let mut order = vec![0 as IdxSize; df.height()];
     for (i, &p) in partition_of_row.iter().enumerate() {
         order[next[p as usize]] = i as IdxSize;
